@@ -1,0 +1,306 @@
+//! Building completion prompts within a token budget.
+//!
+//! [`build`] is a pure function of what was collected around the cursor and a budget in real
+//! tokens (counted by the model's own tokenizer through [`TokenCounter`]), so it can be
+//! snapshot-tested. Prompt v1 knows two layouts:
+//!
+//! - models without fill-in-the-middle tokens (SmolLM2, Gemma 3): a file path header in the
+//!   language's comment syntax, then the prefix window that ends at the cursor;
+//! - models with FIM tokens in their GGUF metadata: `<prefix>header+prefix<suffix>suffix<middle>`.
+//!
+//! Stable material comes first and the cursor region last, so consecutive prompts share a long
+//! token prefix that the engine can keep in its KV cache.
+
+use wisp_engine::{Prompt, PromptPart, SpecialToken};
+
+/// Bytes before the cursor that the caller hands to [`build`] at most. The token budget cuts far
+/// earlier for normal code; this bound keeps a multi-megabyte file from being copied and
+/// tokenized on every keystroke.
+pub const MAX_PREFIX_BYTES: usize = 32 * 1024;
+/// Bytes after the cursor handed to [`build`] at most (only FIM prompts use the suffix).
+pub const MAX_SUFFIX_BYTES: usize = 8 * 1024;
+/// Share of a FIM prompt's budget reserved for the suffix, in percent. Code after the cursor
+/// helps less than code before it, so it gets the smaller part; what it leaves unused goes to
+/// the prefix.
+pub const FIM_SUFFIX_BUDGET_PERCENT: usize = 25;
+
+/// Counts tokens the way the model will see them.
+pub trait TokenCounter {
+    fn count_tokens(&self, text: &str) -> usize;
+}
+
+impl<F: Fn(&str) -> usize> TokenCounter for F {
+    fn count_tokens(&self, text: &str) -> usize {
+        self(text)
+    }
+}
+
+/// What the prompt is built from.
+#[derive(Debug, Clone, Copy)]
+pub struct CompletionInput<'a> {
+    /// Workspace-relative path shown to the model.
+    pub path: &'a str,
+    /// Line comment token of the language ("//", "#"), for the path header.
+    pub line_comment: Option<&'a str>,
+    /// Text before the cursor (at most [`MAX_PREFIX_BYTES`] is useful).
+    pub prefix: &'a str,
+    /// Text after the cursor (at most [`MAX_SUFFIX_BYTES`] is useful).
+    pub suffix: &'a str,
+}
+
+/// Which layout the model understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptFormat {
+    /// Prefix only, with a path header.
+    Plain,
+    /// Fill-in-the-middle with the model's special tokens.
+    Fim,
+}
+
+/// A prompt and how it was cut from the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltPrompt {
+    pub prompt: Prompt,
+    /// Tokens of the text parts, as counted while building (special tokens count one each).
+    pub n_tokens: usize,
+    /// Byte offset in `input.prefix` where the prefix window starts.
+    pub prefix_window_start: usize,
+    /// Bytes of `input.suffix` that made it into the prompt.
+    pub suffix_window_len: usize,
+}
+
+/// Builds the prompt for one completion within `budget_tokens`.
+pub fn build(
+    input: &CompletionInput<'_>,
+    format: PromptFormat,
+    budget_tokens: usize,
+    counter: &dyn TokenCounter,
+) -> BuiltPrompt {
+    let header = path_header(input.path, input.line_comment);
+    let n_header = counter.count_tokens(&header);
+    match format {
+        PromptFormat::Plain => {
+            let available = budget_tokens.saturating_sub(n_header);
+            let (start, n_prefix) = tail_within(input.prefix, available, counter);
+            BuiltPrompt {
+                prompt: Prompt { parts: vec![PromptPart::Text(header + &input.prefix[start..])] },
+                n_tokens: n_header + n_prefix,
+                prefix_window_start: start,
+                suffix_window_len: 0,
+            }
+        }
+        PromptFormat::Fim => {
+            const N_SPECIAL: usize = 3;
+            let available = budget_tokens.saturating_sub(n_header + N_SPECIAL);
+            let suffix_budget = available * FIM_SUFFIX_BUDGET_PERCENT / 100;
+            let (suffix_len, n_suffix) = head_within(input.suffix, suffix_budget, counter);
+            let (start, n_prefix) = tail_within(input.prefix, available - n_suffix, counter);
+            BuiltPrompt {
+                prompt: Prompt {
+                    parts: vec![
+                        PromptPart::Special(SpecialToken::FimPrefix),
+                        PromptPart::Text(header + &input.prefix[start..]),
+                        PromptPart::Special(SpecialToken::FimSuffix),
+                        PromptPart::Text(input.suffix[..suffix_len].to_owned()),
+                        PromptPart::Special(SpecialToken::FimMiddle),
+                    ],
+                },
+                n_tokens: N_SPECIAL + n_header + n_prefix + n_suffix,
+                prefix_window_start: start,
+                suffix_window_len: suffix_len,
+            }
+        }
+    }
+}
+
+fn path_header(path: &str, line_comment: Option<&str>) -> String {
+    format!("{} {path}\n", line_comment.unwrap_or("#"))
+}
+
+/// The longest tail of `text` that starts at a line start (or, when even the cursor's own line
+/// is over budget, at a character) and fits `budget` tokens. Returns its start and token count.
+fn tail_within(text: &str, budget: usize, counter: &dyn TokenCounter) -> (usize, usize) {
+    let mut start = text.len();
+    let mut n_tokens = 0;
+    // Walk whole lines backwards, summing per-line counts (cheap), then check the real count of
+    // the joined text: merges across line breaks can make it differ slightly.
+    for line in text.split_inclusive('\n').rev() {
+        let n_line = counter.count_tokens(line);
+        if n_tokens + n_line > budget {
+            break;
+        }
+        n_tokens += n_line;
+        start -= line.len();
+    }
+    if start == text.len() {
+        // Not even the last line fits: keep as many of its trailing characters as fit.
+        return tail_chars_within(text, budget, counter);
+    }
+    let mut n_real = counter.count_tokens(&text[start..]);
+    while n_real > budget {
+        match text[start..].find('\n') {
+            Some(newline) if start + newline + 1 < text.len() => start += newline + 1,
+            _ => return tail_chars_within(text, budget, counter),
+        }
+        n_real = counter.count_tokens(&text[start..]);
+    }
+    (start, n_real)
+}
+
+/// The longest run of trailing characters of `text` that fits `budget` tokens (binary search).
+fn tail_chars_within(text: &str, budget: usize, counter: &dyn TokenCounter) -> (usize, usize) {
+    let boundaries: Vec<usize> = text.char_indices().map(|(index, _)| index).collect();
+    let (mut fits, mut too_long) = (boundaries.len(), 0usize);
+    // Invariant: starting at boundaries[fits] fits (the empty tail always does).
+    while fits > too_long + 1 {
+        let middle = (fits + too_long) / 2;
+        if counter.count_tokens(&text[boundaries[middle]..]) <= budget {
+            fits = middle;
+        } else {
+            too_long = middle;
+        }
+    }
+    if fits == 0 && counter.count_tokens(text) <= budget {
+        return (0, counter.count_tokens(text));
+    }
+    let start = boundaries.get(fits).copied().unwrap_or(text.len());
+    (start, counter.count_tokens(&text[start..]))
+}
+
+/// The longest head of `text` made of whole lines (or, failing that, characters) that fits.
+fn head_within(text: &str, budget: usize, counter: &dyn TokenCounter) -> (usize, usize) {
+    let mut end = 0;
+    let mut n_tokens = 0;
+    for line in text.split_inclusive('\n') {
+        let n_line = counter.count_tokens(line);
+        if n_tokens + n_line > budget {
+            break;
+        }
+        n_tokens += n_line;
+        end += line.len();
+    }
+    while end > 0 && counter.count_tokens(&text[..end]) > budget {
+        end = text[..end - 1].rfind('\n').map_or(0, |newline| newline + 1);
+    }
+    (end, counter.count_tokens(&text[..end]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use expect_test::{expect, Expect};
+
+    /// One token per whitespace-separated word, plus one per line break: predictable in tests.
+    fn words(text: &str) -> usize {
+        text.split_whitespace().count() + text.matches('\n').count()
+    }
+
+    fn check(fixture: &str, format: PromptFormat, budget: usize, expect: Expect) {
+        let (prefix, suffix) = fixture.split_once("$0").expect("fixture has a $0 cursor");
+        let input = CompletionInput { path: "src/lib.rs", line_comment: Some("//"), prefix, suffix };
+        let built = build(&input, format, budget, &words);
+        assert!(built.n_tokens <= budget, "{} tokens over a budget of {budget}", built.n_tokens);
+        let n_real: usize = built
+            .prompt
+            .parts
+            .iter()
+            .map(|part| match part {
+                PromptPart::Text(text) => words(text),
+                PromptPart::Special(_) => 1,
+            })
+            .sum();
+        assert_eq!(n_real, built.n_tokens);
+        expect.assert_eq(&built.prompt.render());
+    }
+
+    #[test]
+    fn plain_prompt_is_header_then_prefix() {
+        check(
+            "fn add(a: i32, b: i32) -> i32 {\n    a + $0\n}\n",
+            PromptFormat::Plain,
+            100,
+            expect![[r#"
+                // src/lib.rs
+                fn add(a: i32, b: i32) -> i32 {
+                    a + "#]],
+        );
+    }
+
+    #[test]
+    fn plain_prompt_drops_whole_lines_from_the_top_when_over_budget() {
+        check(
+            "use a;\nuse b;\nfn main() {\n    let x = 1;\n    x$0\n}",
+            PromptFormat::Plain,
+            9,
+            expect![[r#"
+                // src/lib.rs
+                    let x = 1;
+                    x"#]],
+        );
+    }
+
+    #[test]
+    fn an_overlong_cursor_line_is_cut_by_characters() {
+        check(
+            "a b c d e f g h i j$0",
+            PromptFormat::Plain,
+            5,
+            expect![[r#"
+                // src/lib.rs
+                 i j"#]],
+        );
+    }
+
+    #[test]
+    fn fim_prompt_has_prefix_suffix_and_middle() {
+        check(
+            "fn main() {\n    let x = $0;\n    println!(\"{x}\");\n}\n",
+            PromptFormat::Fim,
+            100,
+            expect![[r#"
+                <FimPrefix>// src/lib.rs
+                fn main() {
+                    let x = <FimSuffix>;
+                    println!("{x}");
+                }
+                <FimMiddle>"#]],
+        );
+    }
+
+    #[test]
+    fn fim_suffix_keeps_to_its_share() {
+        let suffix_lines = "x\n".repeat(50);
+        let fixture = format!("fn f() {{\n$0{suffix_lines}");
+        let (prefix, suffix) = fixture.split_once("$0").unwrap();
+        let input = CompletionInput { path: "a.rs", line_comment: Some("//"), prefix, suffix };
+        let built = build(&input, PromptFormat::Fim, 40, &words);
+        assert!(built.n_tokens <= 40);
+        // 40 - header(3) - 3 special = 34 available; 25% = 8 tokens = 4 lines of "x\n".
+        assert_eq!(built.suffix_window_len, 8);
+        assert_eq!(built.prefix_window_start, 0);
+    }
+
+    #[test]
+    fn budget_holds_for_every_cut() {
+        let text = "alpha beta\ngamma\n\n delta epsilon zeta\n eta\n".repeat(5);
+        for cursor in (0..text.len()).step_by(7) {
+            for budget in [0, 1, 3, 8, 20, 200] {
+                let input = CompletionInput {
+                    path: "p.py",
+                    line_comment: Some("#"),
+                    prefix: &text[..cursor],
+                    suffix: &text[cursor..],
+                };
+                for format in [PromptFormat::Plain, PromptFormat::Fim] {
+                    let built = build(&input, format, budget, &words);
+                    let header_and_specials = 3 + if format == PromptFormat::Fim { 3 } else { 0 };
+                    assert!(
+                        built.n_tokens <= budget.max(header_and_specials),
+                        "cursor {cursor} budget {budget} {format:?}: {}",
+                        built.n_tokens
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Engines that continue a prompt.
+//!
+//! An [`Engine`] is a loaded model: it counts tokens and continues a [`Prompt`] greedily, pushing
+//! each decoded [`Piece`] to a callback that may stop it. Two engines live here: [`LlamaEngine`]
+//! runs a GGUF model in-process through llama.cpp, and [`ScriptedEngine`] replays canned text for
+//! fast tests of the logic around the model. [`registry`] knows which models exist, where they are
+//! stored and how to fetch and verify them.
+
+#![deny(clippy::print_stdout)]
+
+mod llama;
+pub mod registry;
+mod scripted;
+mod stop;
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub use llama::{LlamaEngine, LlamaOptions};
+pub use scripted::ScriptedEngine;
+pub use stop::{StopRule, Stopper};
+
+/// A loaded model that can continue a prompt.
+///
+/// The engine drives decoding and pushes each piece to `on_piece`; returning
+/// `ControlFlow::Break(())` stops decoding (stop sequences, guardrails, cancellation).
+pub trait Engine: Send + Sync {
+    fn model(&self) -> &ModelInfo;
+    fn count_tokens(&self, text: &str) -> usize;
+    fn generate(
+        &self,
+        request: &GenerateRequest,
+        on_piece: &mut dyn FnMut(&Piece) -> ControlFlow<()>,
+    ) -> Result<Generation, EngineError>;
+}
+
+/// What the rest of Wisp needs to know about a loaded model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// Registry id, or the file stem for a model given by path.
+    pub id: String,
+    pub path: PathBuf,
+    /// Tokens the context was created with; prompt + generation must fit.
+    pub n_ctx: usize,
+    /// Fill-in-the-middle tokens when the model's vocabulary has them.
+    pub fim: Option<FimTokens>,
+    /// A human-readable account of where the model runs ("cpu, 2 threads", "cuda0, 30/30 layers").
+    pub device: String,
+}
+
+/// Token ids of a model's fill-in-the-middle markers, read from its GGUF metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FimTokens {
+    pub prefix: u32,
+    pub suffix: u32,
+    pub middle: u32,
+}
+
+/// A special token named by its role, resolved to an id by the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecialToken {
+    FimPrefix,
+    FimSuffix,
+    FimMiddle,
+}
+
+/// One part of a prompt. Text is tokenized as plain text, never parsed for special tokens, so code
+/// that happens to contain `<|endoftext|>` cannot inject control tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptPart {
+    Text(String),
+    Special(SpecialToken),
+}
+
+/// The input of one generation: parts in order, beginning-of-sequence handled by the engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prompt {
+    pub parts: Vec<PromptPart>,
+}
+
+impl Prompt {
+    pub fn text(text: impl Into<String>) -> Prompt {
+        Prompt { parts: vec![PromptPart::Text(text.into())] }
+    }
+
+    /// The prompt as one string, special tokens shown in angle brackets (for logs and debugging).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                PromptPart::Text(text) => out.push_str(text),
+                PromptPart::Special(token) => out.push_str(&format!("<{token:?}>")),
+            }
+        }
+        out
+    }
+}
+
+/// A shared flag that asks a running generation to stop at the next check (between prompt chunks
+/// and between generated tokens).
+#[derive(Debug, Clone, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn new() -> CancelFlag {
+        CancelFlag::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+    /// Whether both handles are the same flag (not merely in the same state).
+    pub fn same_as(&self, other: &CancelFlag) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    pub prompt: Prompt,
+    /// Upper bound on generated tokens.
+    pub max_tokens: usize,
+    pub stop: StopRule,
+    pub cancel: CancelFlag,
+}
+
+/// A decoded piece of text: one token's worth, or several when a UTF-8 character spans tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Piece {
+    pub text: String,
+    /// Natural-log probability of the token(s) behind this piece.
+    pub logprob: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The model produced an end-of-generation token.
+    EndOfGeneration,
+    /// The stop rule ended the suggestion (line end, block end).
+    StopRule,
+    /// `max_tokens` were generated.
+    MaxTokens,
+    /// The callback asked to stop.
+    Callback,
+    /// The cancel flag was raised.
+    Cancelled,
+    /// The context window is full.
+    ContextFull,
+}
+
+/// The result of one generation with its costs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    /// The suggestion, already cut by the stop rule.
+    pub text: String,
+    pub stop_reason: StopReason,
+    /// Tokens in the prompt.
+    pub n_prompt_tokens: usize,
+    /// Prompt tokens actually evaluated (the rest came from the warm KV cache).
+    pub n_prompt_evaluated: usize,
+    pub n_generated: usize,
+    pub prompt_ms: f64,
+    pub decode_ms: f64,
+    /// Mean natural-log probability of the generated tokens (0 when none).
+    pub mean_logprob: f32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "model file not found at {path} — run \"wisp models fetch {id}\" or set \"model.path\" to a GGUF file"
+    )]
+    ModelNotFound { path: PathBuf, id: String },
+    #[error("{path} is not a GGUF model file ({why}) — point \"model.path\" at a .gguf file")]
+    NotGguf { path: PathBuf, why: String },
+    #[error(
+        "llama.cpp could not load {path}: the file is truncated or corrupt — run \"wisp models verify\", or fetch it again with \"wisp models fetch\""
+    )]
+    LoadFailed { path: PathBuf },
+    #[error("could not create a llama.cpp context of {n_ctx} tokens: {why} — lower \"model.n_ctx\"")]
+    Context { n_ctx: usize, why: String },
+    #[error("the prompt ({n_prompt} tokens) does not fit the context ({n_ctx} tokens) with room to generate — lower the prompt budget or raise \"model.n_ctx\"")]
+    PromptTooLong { n_prompt: usize, n_ctx: usize },
+    #[error("the model has no {token:?} token, so this prompt format cannot be used with it")]
+    MissingSpecialToken { token: SpecialToken },
+    #[error("llama.cpp failed to evaluate tokens: {0}")]
+    Decode(String),
+    #[error("llama.cpp backend: {0}")]
+    Backend(String),
+}

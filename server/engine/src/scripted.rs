@@ -1,0 +1,91 @@
+//! A scripted engine for fast tests of the logic around the model.
+//!
+//! It "continues" any prompt with a fixed reply, word by word, honouring the stop rule, the
+//! callback and the cancel flag exactly as the real engine does. It never stands in for the model
+//! in tests of suggestion quality; those use the real default model.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::{Engine, EngineError, GenerateRequest, Generation, ModelInfo, Piece, StopReason, Stopper};
+
+#[derive(Debug)]
+pub struct ScriptedEngine {
+    info: ModelInfo,
+    reply: String,
+    /// Time spent per generated piece, to exercise cancellation.
+    delay_per_piece: Duration,
+}
+
+impl ScriptedEngine {
+    pub fn new(reply: impl Into<String>) -> ScriptedEngine {
+        let info = ModelInfo {
+            id: "scripted".into(),
+            path: PathBuf::from("scripted"),
+            n_ctx: 4096,
+            fim: None,
+            device: "scripted".into(),
+        };
+        ScriptedEngine { info, reply: reply.into(), delay_per_piece: Duration::ZERO }
+    }
+
+    pub fn with_delay_per_piece(mut self, delay: Duration) -> ScriptedEngine {
+        self.delay_per_piece = delay;
+        self
+    }
+}
+
+impl Engine for ScriptedEngine {
+    fn model(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Whitespace-separated words and punctuation runs, a rough stand-in for a tokenizer.
+    fn count_tokens(&self, text: &str) -> usize {
+        text.split_inclusive(char::is_whitespace).count()
+    }
+
+    fn generate(
+        &self,
+        request: &GenerateRequest,
+        on_piece: &mut dyn FnMut(&Piece) -> ControlFlow<()>,
+    ) -> Result<Generation, EngineError> {
+        let mut stopper = Stopper::new(request.stop);
+        let mut stop_reason = StopReason::EndOfGeneration;
+        let mut n_generated = 0;
+        for word in self.reply.split_inclusive(char::is_whitespace) {
+            if request.cancel.is_cancelled() {
+                stop_reason = StopReason::Cancelled;
+                break;
+            }
+            if n_generated >= request.max_tokens {
+                stop_reason = StopReason::MaxTokens;
+                break;
+            }
+            std::thread::sleep(self.delay_per_piece);
+            n_generated += 1;
+            let piece = Piece { text: word.to_owned(), logprob: -0.1 };
+            if stopper.push(word).is_break() {
+                stop_reason = StopReason::StopRule;
+                break;
+            }
+            if on_piece(&piece).is_break() {
+                stop_reason = StopReason::Callback;
+                break;
+            }
+        }
+        let n_prompt_tokens = self.count_tokens(&request.prompt.render());
+        let text = if stop_reason == StopReason::Cancelled { String::new() } else { stopper.finish() };
+        Ok(Generation {
+            text,
+            stop_reason,
+            n_prompt_tokens,
+            n_prompt_evaluated: n_prompt_tokens,
+            n_generated,
+            prompt_ms: 0.0,
+            decode_ms: 0.0,
+            mean_logprob: -0.1,
+        })
+    }
+}

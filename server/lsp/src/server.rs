@@ -1,0 +1,535 @@
+//! The language server: LSP handlers over the documents, the configuration and the model.
+//!
+//! Handlers convert from LSP, call plain Rust ([`completion`], [`models`], `wisp_syntax`), and
+//! convert back. Document notifications are applied synchronously, before the handler's first
+//! await, so they take effect strictly in the order they arrived. Inference runs on the
+//! [`InferenceWorker`], never on the LSP loop.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+use tower_lsp_server::jsonrpc::{self, ErrorCode};
+use tower_lsp_server::ls_types::notification::Notification;
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer, LspService};
+use wisp_engine::{CancelFlag, Engine};
+use wisp_syntax::{Document, LanguageRegistry, PositionEncoding};
+
+use crate::completion::{self, Gathered, Suggestion};
+use crate::config::{self, Config, Layers};
+use crate::models;
+use crate::worker::{panic_message, InferenceWorker};
+
+/// Documents larger than this are kept in sync but get no suggestions: they are generated or data
+/// files, and a clear refusal beats a slow guess. 8 MiB holds any hand-written source file.
+pub const MAX_DOCUMENT_BYTES: usize = 8 * 1024 * 1024;
+/// Documents larger than this are not parsed with tree-sitter (parsing is linear in size and runs
+/// on every change); suggestions still work from the text.
+pub const MAX_PARSED_BYTES: usize = 2 * 1024 * 1024;
+/// JSON-RPC error code (implementation-defined range) for "no model is available".
+pub const MODEL_UNAVAILABLE: i64 = -32001;
+
+pub fn service() -> (LspService<Server>, tower_lsp_server::ClientSocket) {
+    LspService::build(Server::new)
+        .custom_method("textDocument/inlineCompletion", Server::inline_completion)
+        .finish()
+}
+
+pub struct Server {
+    client: Client,
+    state: Arc<State>,
+}
+
+struct State {
+    languages: LanguageRegistry,
+    worker: InferenceWorker,
+    documents: Mutex<HashMap<Uri, OpenDocument>>,
+    encoding: RwLock<PositionEncoding>,
+    root: RwLock<Option<PathBuf>>,
+    layers: Mutex<Layers>,
+    config: RwLock<Config>,
+    /// Configuration problems found before the client could be told (during `initialize`).
+    pending_messages: Mutex<Vec<String>>,
+    model: Arc<RwLock<ModelState>>,
+    /// The cancel flag of the request in flight for each document: a newer request cancels it.
+    in_flight: Mutex<HashMap<Uri, CancelFlag>>,
+    shutdown_requested: Arc<AtomicBool>,
+}
+
+struct OpenDocument {
+    document: Document,
+    /// Path shown to the model.
+    display_path: String,
+    /// NUL bytes were seen: not text a model should continue.
+    binary: bool,
+}
+
+#[derive(Clone)]
+enum ModelState {
+    NotLoaded,
+    Loading,
+    Ready(Arc<dyn Engine>),
+    Failed(String),
+}
+
+/// Copilot-compatible status notification, so existing clients show Wisp's state.
+enum DidChangeStatus {}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StatusParams {
+    /// "Normal", "Warning", "Error" or "Inactive".
+    kind: String,
+    message: String,
+    busy: bool,
+}
+
+impl Notification for DidChangeStatus {
+    type Params = StatusParams;
+    const METHOD: &'static str = "didChangeStatus";
+}
+
+fn error(code: ErrorCode, message: impl Into<String>) -> jsonrpc::Error {
+    jsonrpc::Error { code, message: message.into().into(), data: None }
+}
+
+impl Server {
+    fn new(client: Client) -> Server {
+        let state = State {
+            languages: LanguageRegistry::builtin(),
+            worker: InferenceWorker::spawn(),
+            documents: Mutex::default(),
+            encoding: RwLock::new(PositionEncoding::Utf16),
+            root: RwLock::default(),
+            layers: Mutex::default(),
+            config: RwLock::default(),
+            pending_messages: Mutex::default(),
+            model: Arc::new(RwLock::new(ModelState::NotLoaded)),
+            in_flight: Mutex::default(),
+            shutdown_requested: Arc::new(AtomicBool::new(false)),
+        };
+        Server { client, state: Arc::new(state) }
+    }
+
+    /// Set once `shutdown` has been received; decides the exit code after `exit`.
+    pub fn shutdown_requested_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.state.shutdown_requested)
+    }
+
+    fn config(&self) -> Config {
+        self.state.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    async fn status(&self, kind: &str, message: impl Into<String>, busy: bool) {
+        let params = StatusParams { kind: kind.into(), message: message.into(), busy };
+        self.client.send_notification::<DidChangeStatus>(params).await;
+    }
+
+    /// Loads the configured model on the worker (queued before any later completion job, so
+    /// those wait for it instead of failing).
+    async fn load_model(&self) {
+        let config = self.config().model;
+        *self.state.model.write().unwrap_or_else(|p| p.into_inner()) = ModelState::Loading;
+        self.status("Normal", "loading model", true).await;
+        let model_state = Arc::clone(&self.state.model);
+        let outcome = self
+            .state
+            .worker
+            .run(move || {
+                let loaded = models::load(&config);
+                let (state, outcome) = match loaded {
+                    Ok(loaded) => {
+                        let info = loaded.engine.model();
+                        let message = format!(
+                            "{} loaded in {} ms on {}",
+                            info.id,
+                            loaded.load_time.as_millis(),
+                            info.device
+                        );
+                        (ModelState::Ready(loaded.engine), Ok(message))
+                    }
+                    Err(why) => (ModelState::Failed(why.clone()), Err(why)),
+                };
+                *model_state.write().unwrap_or_else(|p| p.into_inner()) = state;
+                outcome
+            })
+            .await
+            .unwrap_or_else(|error| Err(error.to_string()));
+        match outcome {
+            Ok(message) => {
+                tracing::info!("{message}");
+                self.client.log_message(MessageType::INFO, format!("Wisp: {message}")).await;
+                self.status("Normal", message, false).await;
+            }
+            Err(why) => {
+                tracing::error!("model unavailable: {why}");
+                self.client.show_message(MessageType::ERROR, format!("Wisp: {why}")).await;
+                self.status("Error", why, false).await;
+            }
+        }
+    }
+
+    /// Reads what a suggestion at `position` needs, synchronously, under the documents lock.
+    fn gather(&self, uri: &Uri, position: Position) -> jsonrpc::Result<Gathered> {
+        let encoding = *self.state.encoding.read().unwrap_or_else(|p| p.into_inner());
+        let max_lines = self.config().completion.max_lines;
+        let documents = self.state.documents.lock().unwrap_or_else(|p| p.into_inner());
+        let open = documents.get(uri).ok_or_else(|| {
+            error(
+                ErrorCode::InvalidParams,
+                format!(
+                    "document {} is not open — send textDocument/didOpen before asking for completions",
+                    uri.as_str()
+                ),
+            )
+        })?;
+        if open.binary {
+            return Err(error(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "{} looks binary (it contains NUL bytes); Wisp only completes text files",
+                    uri.as_str()
+                ),
+            ));
+        }
+        if open.document.len_bytes() > MAX_DOCUMENT_BYTES {
+            return Err(error(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "{} is {} MiB; Wisp completes documents up to {} MiB",
+                    uri.as_str(),
+                    open.document.len_bytes() >> 20,
+                    MAX_DOCUMENT_BYTES >> 20
+                ),
+            ));
+        }
+        let position = wisp_syntax::Position { line: position.line, character: position.character };
+        let offset = open.document.offset(position, encoding).map_err(|why| {
+            error(
+                ErrorCode::InvalidParams,
+                format!(
+                    "position {}:{} is not in {}: {why}",
+                    position.line,
+                    position.character,
+                    uri.as_str()
+                ),
+            )
+        })?;
+        catch_unwind(AssertUnwindSafe(|| {
+            completion::gather(&open.document, offset, &open.display_path, max_lines)
+        }))
+        .map_err(|panic| {
+            error(
+                ErrorCode::InternalError,
+                format!("internal error while reading the document: {}", panic_message(&panic)),
+            )
+        })
+    }
+
+    /// The suggestion at a position, or None when there is nothing to show (disabled, superseded,
+    /// or the model had nothing useful). Errors say what was wrong with the request or the model.
+    async fn suggest(&self, uri: &Uri, position: Position) -> jsonrpc::Result<Option<Suggestion>> {
+        let config = self.config();
+        if !config.completion.enabled {
+            return Ok(None);
+        }
+        let gathered = self.gather(uri, position)?;
+
+        // The latest request for a document wins: cancel the one before it. Dropping this future
+        // ($/cancelRequest) cancels this one.
+        let cancel = CancelFlag::new();
+        if let Some(previous) = self.in_flight().insert(uri.clone(), cancel.clone()) {
+            previous.cancel();
+        }
+        let _cancel_on_drop = CancelOnDrop(cancel.clone());
+
+        let model_state = Arc::clone(&self.state.model);
+        let job_cancel = cancel.clone();
+        let outcome = self
+            .state
+            .worker
+            .run(move || {
+                if job_cancel.is_cancelled() {
+                    return Ok(None);
+                }
+                let engine = match &*model_state.read().unwrap_or_else(|p| p.into_inner()) {
+                    ModelState::Ready(engine) => Arc::clone(engine),
+                    ModelState::Failed(why) => return Err(why.clone()),
+                    ModelState::Loading | ModelState::NotLoaded => {
+                        return Err(
+                            "the model is not loaded yet — the client must send \"initialized\"".into()
+                        )
+                    }
+                };
+                completion::suggest(engine.as_ref(), &gathered, &config.completion, job_cancel)
+                    .map(Some)
+                    .map_err(|error| error.to_string())
+            })
+            .await;
+
+        {
+            let mut in_flight = self.in_flight();
+            if in_flight.get(uri).is_some_and(|current| current.same_as(&cancel)) {
+                in_flight.remove(uri);
+            }
+        }
+        let suggestion = match outcome {
+            Ok(Ok(suggestion)) => suggestion,
+            Ok(Err(why)) => return Err(error(ErrorCode::ServerError(MODEL_UNAVAILABLE), why)),
+            Err(job_error) => return Err(error(ErrorCode::InternalError, job_error.to_string())),
+        };
+        if cancel.is_cancelled() {
+            return Ok(None);
+        }
+        Ok(suggestion.filter(|suggestion| !suggestion.text.is_empty()))
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<Uri, CancelFlag>> {
+        self.state.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `textDocument/inlineCompletion` (LSP 3.18).
+    async fn inline_completion(
+        &self,
+        params: InlineCompletionParams,
+    ) -> jsonrpc::Result<Option<InlineCompletionResponse>> {
+        let position = params.text_document_position.position;
+        let uri = params.text_document_position.text_document.uri;
+        let items = match self.suggest(&uri, position).await? {
+            Some(suggestion) => vec![InlineCompletionItem {
+                insert_text: suggestion.text,
+                filter_text: None,
+                range: Some(Range { start: position, end: position }),
+                command: None,
+                insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
+            }],
+            None => vec![],
+        };
+        Ok(Some(InlineCompletionResponse::List(InlineCompletionList { items })))
+    }
+
+    fn apply_changes(&self, params: DidChangeTextDocumentParams) {
+        let encoding = *self.state.encoding.read().unwrap_or_else(|p| p.into_inner());
+        let uri = params.text_document.uri;
+        let mut documents = self.state.documents.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(open) = documents.get_mut(&uri) else {
+            tracing::warn!("didChange for {} which is not open; ignored", uri.as_str());
+            return;
+        };
+        for change in params.content_changes {
+            open.binary |= change.text.contains('\0');
+            let change = wisp_syntax::TextChange {
+                range: change.range.map(|range| wisp_syntax::Range {
+                    start: wisp_syntax::Position { line: range.start.line, character: range.start.character },
+                    end: wisp_syntax::Position { line: range.end.line, character: range.end.character },
+                }),
+                text: change.text,
+            };
+            match catch_unwind(AssertUnwindSafe(|| open.document.apply_change(&change, encoding))) {
+                Ok(Ok(())) => {}
+                Ok(Err(why)) => tracing::warn!("didChange for {}: {why}", uri.as_str()),
+                Err(panic) => {
+                    tracing::error!(
+                        "didChange for {} failed: {}; the document is dropped until it is reopened",
+                        uri.as_str(),
+                        panic_message(&panic)
+                    );
+                    documents.remove(&uri);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn display_path(&self, uri: &Uri) -> String {
+        let Some(path) = uri.to_file_path() else {
+            return uri.as_str().to_owned();
+        };
+        let root = self.state.root.read().unwrap_or_else(|p| p.into_inner());
+        match root.as_deref().and_then(|root| path.strip_prefix(root).ok()) {
+            Some(relative) => relative.display().to_string(),
+            None => path.display().to_string(),
+        }
+    }
+
+    /// Re-resolves the configuration after a layer changed. A bad layer is reported and left out.
+    async fn apply_layers(&self, reload_if_model_changed: bool) {
+        let (resolved, problem) = {
+            let mut layers = self.state.layers.lock().unwrap_or_else(|p| p.into_inner());
+            match layers.resolve() {
+                Ok(config) => (config, None),
+                Err(why) => {
+                    // Drop the newest layer that breaks the configuration, keep the rest.
+                    layers.client = None;
+                    let fallback = layers.resolve().or_else(|_| {
+                        layers.initialization = None;
+                        layers.resolve()
+                    });
+                    (fallback.unwrap_or_default(), Some(why))
+                }
+            }
+        };
+        if let Some(why) = problem {
+            tracing::error!("{why}");
+            self.client.show_message(MessageType::ERROR, format!("Wisp: {why}")).await;
+        }
+        let model_changed = {
+            let mut config = self.state.config.write().unwrap_or_else(|p| p.into_inner());
+            let changed = config.model != resolved.model;
+            *config = resolved;
+            changed
+        };
+        if reload_if_model_changed && model_changed {
+            self.load_model().await;
+        }
+    }
+}
+
+struct CancelOnDrop(CancelFlag);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+impl LanguageServer for Server {
+    async fn initialize(&self, params: InitializeParams) -> jsonrpc::Result<InitializeResult> {
+        let offers_utf8 = params
+            .capabilities
+            .general
+            .as_ref()
+            .and_then(|general| general.position_encodings.as_ref())
+            .is_some_and(|encodings| encodings.contains(&PositionEncodingKind::UTF8));
+        let (encoding, encoding_kind) = if offers_utf8 {
+            (PositionEncoding::Utf8, PositionEncodingKind::UTF8)
+        } else {
+            (PositionEncoding::Utf16, PositionEncodingKind::UTF16)
+        };
+        *self.state.encoding.write().unwrap_or_else(|p| p.into_inner()) = encoding;
+
+        #[allow(deprecated)]
+        let root = params
+            .workspace_folders
+            .as_ref()
+            .and_then(|folders| folders.first())
+            .map(|folder| &folder.uri)
+            .or(params.root_uri.as_ref())
+            .and_then(|uri| uri.to_file_path())
+            .map(|path| path.into_owned());
+        {
+            let mut layers = self.state.layers.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(root) = &root {
+                match config::read_file_layer(root) {
+                    Ok(layer) => layers.file = layer,
+                    Err(why) => {
+                        self.state.pending_messages.lock().unwrap_or_else(|p| p.into_inner()).push(why)
+                    }
+                }
+            }
+            layers.initialization = params.initialization_options.and_then(config::client_layer);
+        }
+        *self.state.root.write().unwrap_or_else(|p| p.into_inner()) = root;
+        self.apply_layers(false).await;
+
+        let capabilities = ServerCapabilities {
+            position_encoding: Some(encoding_kind),
+            text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
+                open_close: Some(true),
+                change: Some(TextDocumentSyncKind::INCREMENTAL),
+                save: Some(TextDocumentSyncSaveOptions::Supported(true)),
+                ..Default::default()
+            })),
+            inline_completion_provider: Some(OneOf::Left(true)),
+            completion_provider: Some(CompletionOptions::default()),
+            ..Default::default()
+        };
+        Ok(InitializeResult {
+            capabilities,
+            server_info: Some(ServerInfo {
+                name: "wisp".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            offset_encoding: None,
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        let pending: Vec<String> =
+            std::mem::take(&mut *self.state.pending_messages.lock().unwrap_or_else(|p| p.into_inner()));
+        for message in pending {
+            tracing::error!("{message}");
+            self.client.show_message(MessageType::ERROR, format!("Wisp: {message}")).await;
+        }
+        self.load_model().await;
+    }
+
+    async fn shutdown(&self) -> jsonrpc::Result<()> {
+        self.state.shutdown_requested.store(true, Ordering::Release);
+        for (_, cancel) in self.in_flight().drain() {
+            cancel.cancel();
+        }
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let item = params.text_document;
+        let display_path = self.display_path(&item.uri);
+        let language = self
+            .state
+            .languages
+            .by_language_id(&item.language_id)
+            .or_else(|| item.uri.to_file_path().and_then(|path| self.state.languages.by_path(&path)));
+        let binary = item.text.contains('\0');
+        let language = if binary || item.text.len() > MAX_PARSED_BYTES { None } else { language };
+        let document = Document::new(&item.text, language);
+        let open = OpenDocument { document, display_path, binary };
+        self.state.documents.lock().unwrap_or_else(|p| p.into_inner()).insert(item.uri, open);
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        self.apply_changes(params);
+    }
+
+    async fn did_save(&self, _: DidSaveTextDocumentParams) {}
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        let uri = params.text_document.uri;
+        self.state.documents.lock().unwrap_or_else(|p| p.into_inner()).remove(&uri);
+        if let Some(cancel) = self.in_flight().remove(&uri) {
+            cancel.cancel();
+        }
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        self.state.layers.lock().unwrap_or_else(|p| p.into_inner()).client =
+            config::client_layer(params.settings);
+        self.apply_layers(true).await;
+    }
+
+    async fn completion(&self, params: CompletionParams) -> jsonrpc::Result<Option<CompletionResponse>> {
+        let position = params.text_document_position.position;
+        let uri = params.text_document_position.text_document.uri;
+        let Some(suggestion) = self.suggest(&uri, position).await? else {
+            return Ok(Some(CompletionResponse::List(CompletionList { is_incomplete: true, items: vec![] })));
+        };
+        let label: String =
+            suggestion.text.trim().lines().next().unwrap_or_default().chars().take(80).collect();
+        let item = CompletionItem {
+            label,
+            kind: Some(CompletionItemKind::TEXT),
+            detail: Some("Wisp suggestion".into()),
+            filter_text: Some(String::new()),
+            insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
+            text_edit: Some(CompletionTextEdit::Edit(TextEdit {
+                range: Range { start: position, end: position },
+                new_text: suggestion.text,
+            })),
+            ..Default::default()
+        };
+        Ok(Some(CompletionResponse::List(CompletionList { is_incomplete: true, items: vec![item] })))
+    }
+}
