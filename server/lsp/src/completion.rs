@@ -1,7 +1,7 @@
 //! One suggestion at a cursor: gather the text around it, build the prompt, run the engine, clean
 //! the result. Nothing here knows LSP; the handlers and the `complete` command both call it.
 
-use wisp_context::{CompletionInput, PromptFormat, MAX_PREFIX_BYTES, MAX_SUFFIX_BYTES};
+use wisp_context::{BuiltPrompt, CompletionInput, PromptFormat, MAX_PREFIX_BYTES, MAX_SUFFIX_BYTES};
 use wisp_engine::{CancelFlag, Engine, EngineError, GenerateRequest, Generation, Prompt, StopRule};
 use wisp_syntax::{Document, Position, PositionEncoding};
 
@@ -81,13 +81,8 @@ pub struct Suggestion {
     pub generation: Generation,
 }
 
-/// Builds the prompt and runs the engine. Blocking: call it on the inference worker.
-pub fn suggest(
-    engine: &dyn Engine,
-    gathered: &Gathered,
-    settings: &CompletionConfig,
-    cancel: CancelFlag,
-) -> Result<Suggestion, EngineError> {
+/// The prompt for a gathered cursor, in the layout the model understands, within the budget.
+pub fn build_prompt(engine: &dyn Engine, gathered: &Gathered, settings: &CompletionConfig) -> BuiltPrompt {
     let format = if engine.model().fim.is_some() { PromptFormat::Fim } else { PromptFormat::Plain };
     let input = CompletionInput {
         path: &gathered.path,
@@ -96,7 +91,17 @@ pub fn suggest(
         suffix: &gathered.suffix,
     };
     let counter = |text: &str| engine.count_tokens(text);
-    let built = wisp_context::build(&input, format, settings.prompt_tokens, &counter);
+    wisp_context::build(&input, format, settings.prompt_tokens, &counter)
+}
+
+/// Builds the prompt and runs the engine. Blocking: call it on the inference worker.
+pub fn suggest(
+    engine: &dyn Engine,
+    gathered: &Gathered,
+    settings: &CompletionConfig,
+    cancel: CancelFlag,
+) -> Result<Suggestion, EngineError> {
+    let built = build_prompt(engine, gathered, settings);
     let request = GenerateRequest {
         prompt: built.prompt,
         max_tokens: settings.max_tokens,

@@ -8,6 +8,7 @@ mod completion;
 mod config;
 mod models;
 mod server;
+mod transport;
 mod worker;
 
 use std::io::Write;
@@ -17,7 +18,6 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use tower_lsp_server::Server as LspServer;
 use wisp_engine::registry::{self, Registry};
 use wisp_engine::CancelFlag;
 use wisp_syntax::{Document, LanguageRegistry, Position, PositionEncoding};
@@ -113,7 +113,7 @@ fn serve() -> anyhow::Result<ExitCode> {
         let stdin = tokio::io::stdin();
         let stdout = tokio::io::stdout();
         let requested = service.inner().shutdown_requested_flag();
-        LspServer::new(stdin, stdout, socket).serve(service).await;
+        transport::serve(stdin, stdout, service, socket).await;
         requested.load(std::sync::atomic::Ordering::Acquire)
     });
     // Do not wait for the runtime's stdin reader (blocked in a read): the client said exit.

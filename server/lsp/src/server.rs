@@ -36,6 +36,7 @@ pub const MODEL_UNAVAILABLE: i64 = -32001;
 pub fn service() -> (LspService<Server>, tower_lsp_server::ClientSocket) {
     LspService::build(Server::new)
         .custom_method("textDocument/inlineCompletion", Server::inline_completion)
+        .custom_method("wisp/debugPrompt", Server::debug_prompt)
         .finish()
 }
 
@@ -311,6 +312,33 @@ impl Server {
         Ok(Some(InlineCompletionResponse::List(InlineCompletionList { items })))
     }
 
+    /// `wisp/debugPrompt`: "why did it suggest that?" — the prompt, without running the model.
+    async fn debug_prompt(&self, params: TextDocumentPositionParams) -> jsonrpc::Result<DebugPrompt> {
+        let gathered = self.gather(&params.text_document.uri, params.position)?;
+        let settings = self.config().completion;
+        let model_state = Arc::clone(&self.state.model);
+        let outcome = self
+            .state
+            .worker
+            .run(move || {
+                let engine = ready_engine(&model_state)?;
+                let built = completion::build_prompt(engine.as_ref(), &gathered, &settings);
+                Ok::<_, String>(DebugPrompt {
+                    prompt: built.prompt.render(),
+                    format: if engine.model().fim.is_some() { "fim" } else { "plain" }.into(),
+                    n_tokens: built.n_tokens,
+                    budget_tokens: settings.prompt_tokens,
+                    model: engine.model().id.clone(),
+                })
+            })
+            .await;
+        match outcome {
+            Ok(Ok(debug)) => Ok(debug),
+            Ok(Err(why)) => Err(error(ErrorCode::ServerError(MODEL_UNAVAILABLE), why)),
+            Err(job_error) => Err(error(ErrorCode::InternalError, job_error.to_string())),
+        }
+    }
+
     fn apply_changes(&self, params: DidChangeTextDocumentParams) {
         let encoding = *self.state.encoding.read().unwrap_or_else(|p| p.into_inner());
         let uri = params.text_document.uri;
@@ -386,6 +414,31 @@ impl Server {
             self.load_model().await;
         }
     }
+}
+
+/// The loaded engine, or why there is none. Called on the worker, after any queued load.
+fn ready_engine(model_state: &RwLock<ModelState>) -> Result<Arc<dyn Engine>, String> {
+    match &*model_state.read().unwrap_or_else(|p| p.into_inner()) {
+        ModelState::Ready(engine) => Ok(Arc::clone(engine)),
+        ModelState::Failed(why) => Err(why.clone()),
+        ModelState::Loading | ModelState::NotLoaded => {
+            Err("the model is not loaded yet — the client must send \"initialized\"".into())
+        }
+    }
+}
+
+/// The answer to `wisp/debugPrompt`: the exact prompt a completion at that position would use.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DebugPrompt {
+    /// The prompt, special tokens shown as `<FimPrefix>` etc.
+    pub prompt: String,
+    /// "plain" (path header + prefix) or "fim".
+    pub format: String,
+    /// Prompt tokens as counted by the model's tokenizer.
+    pub n_tokens: usize,
+    pub budget_tokens: usize,
+    pub model: String,
 }
 
 struct CancelOnDrop(CancelFlag);

@@ -1,0 +1,5 @@
+//! End-to-end tests: the real `wisp` binary over stdio, with the real default model.
+
+mod bad_input;
+mod completion;
+mod support;
