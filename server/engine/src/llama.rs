@@ -352,6 +352,11 @@ fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
+/// Logits this far below the best add less than `exp(-20)` ≈ 2e-9 each to the softmax sum: even
+/// all 262k of a Gemma vocabulary move the log-probability by under 1e-3. Skipping their `exp`
+/// keeps the per-token cost of scoring a 49k-token vocabulary to a compare per logit.
+const LOGIT_WINDOW: f32 = 20.0;
+
 /// The most likely token and its natural-log probability (log-softmax of the logits).
 fn greedy(logits: &[f32]) -> (LlamaToken, f32) {
     let mut best = 0usize;
@@ -362,7 +367,9 @@ fn greedy(logits: &[f32]) -> (LlamaToken, f32) {
             best_logit = logit;
         }
     }
-    let sum: f32 = logits.iter().map(|&logit| (logit - best_logit).exp()).sum();
+    let floor = best_logit - LOGIT_WINDOW;
+    let sum: f32 =
+        logits.iter().filter(|&&logit| logit > floor).map(|&logit| (logit - best_logit).exp()).sum();
     (LlamaToken(best as i32), -sum.ln())
 }
 

@@ -15,6 +15,8 @@ pub enum StopRule {
     /// A block of at most `max_lines` lines, ending before a blank line or before a line indented
     /// less than `indent` columns (the cursor line's indentation).
     Block { max_lines: usize, indent: usize },
+    /// Only end-of-generation and `max_tokens` end the text (benchmarks).
+    Unbounded,
 }
 
 /// Applies a [`StopRule`] to text as it is decoded.
@@ -40,6 +42,7 @@ impl Stopper {
         let cut = match self.rule {
             StopRule::Line => self.text.find('\n'),
             StopRule::Block { max_lines, indent } => block_end(&self.text, max_lines, indent),
+            StopRule::Unbounded => None,
         };
         match cut {
             Some(end) => {

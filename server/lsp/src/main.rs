@@ -4,6 +4,7 @@
 
 #![deny(clippy::print_stdout)]
 
+mod bench;
 mod completion;
 mod config;
 mod models;
@@ -57,10 +58,44 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Benchmarks, reported as ratios against a baseline measured in the same run.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// List, fetch and verify models.
     Models {
         #[command(subcommand)]
         command: ModelsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Prompt evaluation and decode speed of the engine, against llama.cpp's llama-bench.
+    Engine {
+        /// A registry model id or a GGUF path (default: the registry default).
+        #[arg(long)]
+        model: Option<String>,
+        /// Source file whose beginning becomes the prompt.
+        #[arg(long, default_value = "server/engine/src/llama.rs")]
+        source: PathBuf,
+        #[arg(long, default_value_t = 600)]
+        prompt_tokens: usize,
+        #[arg(long, default_value_t = 128)]
+        generate_tokens: usize,
+        #[arg(long, default_value_t = 3)]
+        repetitions: usize,
+        /// CPU threads (default: the number of cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Context window in tokens (default: just what the prompt and generation need, as
+        /// llama-bench sizes it).
+        #[arg(long)]
+        n_ctx: Option<usize>,
+        /// A llama-bench binary (scripts/build-llama-cpp-tools builds one) to compare against.
+        #[arg(long)]
+        llama_bench: Option<PathBuf>,
     },
 }
 
@@ -83,6 +118,7 @@ fn main() -> ExitCode {
             complete(&location, model.as_deref(), max_tokens, prompt_tokens, threads)
         }
         Some(Command::Models { command }) => models_command(command),
+        Some(Command::Bench { command }) => bench_command(command),
     };
     match result {
         Ok(code) => code,
@@ -204,6 +240,34 @@ fn complete(
         loaded.engine.model().id,
         loaded.engine.model().device,
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_command(command: BenchCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        BenchCommand::Engine {
+            model,
+            source,
+            prompt_tokens,
+            generate_tokens,
+            repetitions,
+            threads,
+            n_ctx,
+            llama_bench,
+        } => {
+            let mut model_config = model_config_for(model.as_deref(), threads);
+            model_config.n_ctx = n_ctx.unwrap_or(prompt_tokens + generate_tokens + 64);
+            let bench = bench::EngineBench {
+                model: model_config,
+                source,
+                prompt_tokens,
+                generate_tokens,
+                repetitions,
+                llama_bench,
+            };
+            bench::run(&bench, &mut std::io::stdout().lock())?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
