@@ -213,6 +213,23 @@ mod tests {
     }
 
     #[test]
+    fn wisp_toml_is_read_and_its_errors_name_the_file() {
+        let root = std::env::temp_dir().join(format!("wisp-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        assert_eq!(read_file_layer(&root), Ok(None));
+        std::fs::write(root.join(CONFIG_FILE_NAME), "[completion]\nmax_lines = 2\n").unwrap();
+        let layer = read_file_layer(&root).unwrap();
+        let layers = Layers { file: layer, ..Layers::default() };
+        assert_eq!(layers.resolve().unwrap().completion.max_lines, 2);
+        std::fs::write(root.join(CONFIG_FILE_NAME), "[completion]\nmax_line = 2\n").unwrap();
+        let error = read_file_layer(&root).unwrap_err();
+        assert!(error.contains("wisp.toml") && error.contains("completion.max_line"), "{error}");
+        std::fs::write(root.join(CONFIG_FILE_NAME), "[completion\n").unwrap();
+        assert!(read_file_layer(&root).unwrap_err().contains("not valid TOML"));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn vscode_style_sections_are_unwrapped() {
         assert_eq!(client_layer(json!({ "wisp": { "a": 1 } })), Some(json!({ "a": 1 })));
         assert_eq!(client_layer(json!({ "a": 1 })), Some(json!({ "a": 1 })));
