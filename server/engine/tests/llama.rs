@@ -41,10 +41,12 @@ fn run(engine: &dyn Engine, request: &GenerateRequest) -> wisp_engine::Generatio
 #[test]
 fn greedy_output_is_identical_across_runs_and_engines() {
     let block = StopRule::Block { max_lines: 4, indent: 4 };
-    let first = run(engine(), &request(RUST_PREFIX, block, 32));
+    // An engine of its own: the shared one's cache changes under parallel tests.
+    let engine = LlamaEngine::load(&model_path(), "smollm2", options()).unwrap();
+    let first = run(&engine, &request(RUST_PREFIX, block, 32));
     assert!(!first.text.trim().is_empty(), "the model suggested nothing: {first:?}");
     // Same engine: the second run reuses the cached prompt.
-    let second = run(engine(), &request(RUST_PREFIX, block, 32));
+    let second = run(&engine, &request(RUST_PREFIX, block, 32));
     assert_eq!(first.text, second.text);
     assert!(second.n_prompt_evaluated < first.n_prompt_tokens, "{second:?}");
     // A fresh engine with reuse off evaluates everything and still agrees.

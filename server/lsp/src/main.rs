@@ -132,7 +132,7 @@ fn main() -> ExitCode {
 /// Logs go to stderr, filtered by `WISP_LOG` (e.g. `WISP_LOG=debug`). llama.cpp's own chatter is
 /// kept to warnings unless asked for.
 fn init_logging(serving: bool) {
-    let default = if serving { "info,llama_cpp_2=warn" } else { "warn" };
+    let default = if serving { "info,llama_cpp_2=warn" } else { "warn,llama_cpp_2=error" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("WISP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_ansi(false).init();
@@ -148,9 +148,7 @@ fn serve() -> anyhow::Result<ExitCode> {
         let (service, socket) = server::service();
         let stdin = tokio::io::stdin();
         let stdout = tokio::io::stdout();
-        let requested = service.inner().shutdown_requested_flag();
-        transport::serve(stdin, stdout, service, socket).await;
-        requested.load(std::sync::atomic::Ordering::Acquire)
+        transport::serve(stdin, stdout, service, socket).await.shutdown_received
     });
     // Do not wait for the runtime's stdin reader (blocked in a read): the client said exit.
     runtime.shutdown_background();

@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -58,7 +57,6 @@ struct State {
     model: Arc<RwLock<ModelState>>,
     /// The cancel flag of the request in flight for each document: a newer request cancels it.
     in_flight: Mutex<HashMap<Uri, CancelFlag>>,
-    shutdown_requested: Arc<AtomicBool>,
 }
 
 struct OpenDocument {
@@ -110,14 +108,8 @@ impl Server {
             pending_messages: Mutex::default(),
             model: Arc::new(RwLock::new(ModelState::NotLoaded)),
             in_flight: Mutex::default(),
-            shutdown_requested: Arc::new(AtomicBool::new(false)),
         };
         Server { client, state: Arc::new(state) }
-    }
-
-    /// Set once `shutdown` has been received; decides the exit code after `exit`.
-    pub fn shutdown_requested_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.state.shutdown_requested)
     }
 
     fn config(&self) -> Config {
@@ -521,7 +513,6 @@ impl LanguageServer for Server {
     }
 
     async fn shutdown(&self) -> jsonrpc::Result<()> {
-        self.state.shutdown_requested.store(true, Ordering::Release);
         for (_, cancel) in self.in_flight().drain() {
             cancel.cancel();
         }

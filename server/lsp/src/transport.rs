@@ -22,8 +22,8 @@ const PIPE_BYTES: usize = 1 << 20;
 /// What one frame read from the client turned out to be.
 #[derive(Debug, PartialEq)]
 pub enum Frame {
-    /// A JSON-RPC request, notification or response: pass it on.
-    Message(Vec<u8>),
+    /// A JSON-RPC request, notification or response: pass it on. `method` is None for responses.
+    Message { body: Vec<u8>, method: Option<String> },
     /// Not valid: answer with this error response.
     Invalid(Value),
     /// The client closed its end.
@@ -90,7 +90,8 @@ fn check_body(body: Vec<u8>) -> Frame {
     let is_request = serde_json::from_value::<jsonrpc::Request>(value.clone()).is_ok();
     let is_response = !is_request && serde_json::from_value::<jsonrpc::Response>(value.clone()).is_ok();
     if is_request || is_response {
-        return Frame::Message(body);
+        let method = value.get("method").and_then(Value::as_str).map(str::to_owned);
+        return Frame::Message { body, method };
     }
     let id = match value.get("id") {
         Some(id @ (Value::Number(_) | Value::String(_))) => id.clone(),
@@ -113,6 +114,15 @@ fn frame(body: &[u8]) -> Vec<u8> {
     framed
 }
 
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Served {
+    /// A `shutdown` request arrived before the end. Seen here, where messages arrive in order,
+    /// rather than in the handler: a client that sends `exit` right behind `shutdown` must still
+    /// get exit code 0.
+    pub shutdown_received: bool,
+}
+
 /// Serves `service` over the given client streams (stdin/stdout in production) through the
 /// checking layer. Returns when the service ends (after `exit`) or the client closes its input.
 pub async fn serve<S>(
@@ -120,9 +130,12 @@ pub async fn serve<S>(
     mut client_output: impl AsyncWrite + Unpin + Send + 'static,
     service: tower_lsp_server::LspService<S>,
     socket: tower_lsp_server::ClientSocket,
-) where
+) -> Served
+where
     S: tower_lsp_server::LanguageServer,
 {
+    let shutdown_received = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let shutdown_seen = std::sync::Arc::clone(&shutdown_received);
     let (to_service, service_input) = tokio::io::duplex(PIPE_BYTES);
     let (service_output, from_service) = tokio::io::duplex(PIPE_BYTES);
     let (errors_sender, mut errors) = mpsc::unbounded_channel::<Vec<u8>>();
@@ -133,7 +146,10 @@ pub async fn serve<S>(
         let mut to_service = to_service;
         loop {
             match read_frame(&mut client_input).await {
-                Ok(Frame::Message(body)) => {
+                Ok(Frame::Message { body, method }) => {
+                    if method.as_deref() == Some("shutdown") {
+                        shutdown_seen.store(true, std::sync::atomic::Ordering::Release);
+                    }
                     if to_service.write_all(&frame(&body)).await.is_err() {
                         return;
                     }
@@ -154,7 +170,7 @@ pub async fn serve<S>(
         while service_open || errors_open {
             let body = tokio::select! {
                 frame_read = read_frame(&mut from_service), if service_open => match frame_read {
-                    Ok(Frame::Message(body)) => body,
+                    Ok(Frame::Message { body, .. }) => body,
                     Ok(Frame::Invalid(_)) => continue,
                     Ok(Frame::End) | Err(_) => {
                         service_open = false;
@@ -186,6 +202,7 @@ pub async fn serve<S>(
     // drain what the service wrote.
     reader.abort();
     let _ = writer.await;
+    Served { shutdown_received: shutdown_received.load(std::sync::atomic::Ordering::Acquire) }
 }
 
 #[cfg(test)]
@@ -221,13 +238,14 @@ mod tests {
         }
         let frames = frames(&input).await;
         assert_eq!(frames.len(), 4);
-        assert_eq!(frames[0], Frame::Message(good.to_vec()));
+        let shutdown = Frame::Message { body: good.to_vec(), method: Some("shutdown".into()) };
+        assert_eq!(frames[0], shutdown);
         assert_eq!(code(&frames[1]), -32700);
         assert_eq!(code(&frames[2]), -32600);
         if let Frame::Invalid(response) = &frames[2] {
             assert_eq!(response["id"], json!(3));
         }
-        assert_eq!(frames[3], Frame::Message(good.to_vec()));
+        assert_eq!(frames[3], shutdown);
     }
 
     #[tokio::test]
@@ -238,6 +256,6 @@ mod tests {
         let frames = frames(&input).await;
         assert_eq!(code(&frames[0]), -32700);
         assert_eq!(code(&frames[1]), -32700);
-        assert_eq!(frames[2], Frame::Message(good.to_vec()));
+        assert_eq!(frames[2], Frame::Message { body: good.to_vec(), method: Some("initialized".into()) });
     }
 }

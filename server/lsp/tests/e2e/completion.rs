@@ -167,3 +167,13 @@ fn exit_without_shutdown_ends_with_code_1() {
     let status = client.wait_exit(std::time::Duration::from_secs(10));
     assert_eq!(status.code(), Some(1));
 }
+
+#[test]
+fn exit_sent_right_behind_shutdown_still_ends_with_code_0() {
+    let mut client = Client::spawn(&[]);
+    client.initialize(json!({}), json!({}));
+    client.send_request("shutdown", Value::Null);
+    client.notify("exit", Value::Null);
+    let status = client.wait_exit(std::time::Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+}
