@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 pub use llama::{LlamaEngine, LlamaOptions};
 pub use scripted::ScriptedEngine;
-pub use stop::{StopRule, Stopper};
+pub use stop::{indentation, StopRule, Stopper};
 
 /// A loaded model that can continue a prompt.
 ///

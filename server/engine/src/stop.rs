@@ -103,7 +103,7 @@ fn block_end(text: &str, max_lines: usize, indent: usize) -> Option<usize> {
 }
 
 /// Indentation width in columns (a tab counts as 4).
-fn indentation(line: &str) -> usize {
+pub fn indentation(line: &str) -> usize {
     line.chars().take_while(|c| *c == ' ' || *c == '\t').map(|c| if c == '\t' { 4 } else { 1 }).sum()
 }
 

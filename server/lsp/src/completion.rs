@@ -2,7 +2,9 @@
 //! the result. Nothing here knows LSP; the handlers and the `complete` command both call it.
 
 use wisp_context::{BuiltPrompt, CompletionInput, PromptFormat, MAX_PREFIX_BYTES, MAX_SUFFIX_BYTES};
-use wisp_engine::{CancelFlag, Engine, EngineError, GenerateRequest, Generation, Prompt, StopRule};
+use wisp_engine::{
+    indentation, CancelFlag, Engine, EngineError, GenerateRequest, Generation, Prompt, StopRule,
+};
 use wisp_syntax::{Document, Position, PositionEncoding};
 
 use crate::config::CompletionConfig;
@@ -66,10 +68,6 @@ pub fn stop_rule(line_before_cursor: &str, line_after_cursor: &str, max_lines: u
     } else {
         StopRule::Line
     }
-}
-
-fn indentation(line: &str) -> usize {
-    line.chars().take_while(|c| *c == ' ' || *c == '\t').map(|c| if c == '\t' { 4 } else { 1 }).sum()
 }
 
 /// A finished suggestion with what it cost.
