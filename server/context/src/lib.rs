@@ -23,6 +23,11 @@ pub const MAX_SUFFIX_BYTES: usize = 8 * 1024;
 /// helps less than code before it, so it gets the smaller part; what it leaves unused goes to
 /// the prefix.
 pub const FIM_SUFFIX_BUDGET_PERCENT: usize = 25;
+/// When the prefix window has to move down (the code above the cursor outgrew the budget), it
+/// moves this share of the budget further than needed, so the next lines typed fit without
+/// moving it again. Every move changes the start of the prompt and costs a re-evaluation of
+/// the whole window; this makes moves rare (one per ~quarter budget of new code).
+pub const WINDOW_SLACK_PERCENT: usize = 25;
 
 /// Counts tokens the way the model will see them.
 pub trait TokenCounter {
@@ -46,6 +51,10 @@ pub struct CompletionInput<'a> {
     pub prefix: &'a str,
     /// Text after the cursor (at most [`MAX_SUFFIX_BYTES`] is useful).
     pub suffix: &'a str,
+    /// Where the previous prompt's prefix window started, as a byte offset into `prefix`. Kept
+    /// when it is still a line start and the text from it fits, so consecutive prompts share
+    /// their beginning (and the engine's KV cache).
+    pub anchor: Option<usize>,
 }
 
 /// Which layout the model understands.
@@ -81,7 +90,7 @@ pub fn build(
     match format {
         PromptFormat::Plain => {
             let available = budget_tokens.saturating_sub(n_header);
-            let (start, n_prefix) = tail_within(input.prefix, available, counter);
+            let (start, n_prefix) = prefix_window(input, available, counter);
             BuiltPrompt {
                 prompt: Prompt { parts: vec![PromptPart::Text(header + &input.prefix[start..])] },
                 n_tokens: n_header + n_prefix,
@@ -94,7 +103,7 @@ pub fn build(
             let available = budget_tokens.saturating_sub(n_header + N_SPECIAL);
             let suffix_budget = available * FIM_SUFFIX_BUDGET_PERCENT / 100;
             let (suffix_len, n_suffix) = head_within(input.suffix, suffix_budget, counter);
-            let (start, n_prefix) = tail_within(input.prefix, available - n_suffix, counter);
+            let (start, n_prefix) = prefix_window(input, available - n_suffix, counter);
             BuiltPrompt {
                 prompt: Prompt {
                     parts: vec![
@@ -115,6 +124,28 @@ pub fn build(
 
 fn path_header(path: &str, line_comment: Option<&str>) -> String {
     format!("{} {path}\n", line_comment.unwrap_or("#"))
+}
+
+/// Where the prefix window starts and its token count: at the anchor when it still works, else
+/// at a fresh line start with [`WINDOW_SLACK_PERCENT`] of slack.
+fn prefix_window(input: &CompletionInput<'_>, budget: usize, counter: &dyn TokenCounter) -> (usize, usize) {
+    let prefix = input.prefix;
+    if let Some(anchor) = input.anchor.filter(|&anchor| anchor <= prefix.len()) {
+        let at_line_start =
+            prefix.is_char_boundary(anchor) && (anchor == 0 || prefix.as_bytes()[anchor - 1] == b'\n');
+        if at_line_start {
+            let n_tokens = counter.count_tokens(&prefix[anchor..]);
+            if n_tokens <= budget {
+                return (anchor, n_tokens);
+            }
+        }
+    }
+    let (start, n_tokens) = tail_within(prefix, budget, counter);
+    if input.anchor.is_none() || n_tokens < budget / 2 {
+        // No earlier window to keep stable, or plenty of room: nothing to gain from slack.
+        return (start, n_tokens);
+    }
+    tail_within(prefix, budget - budget * WINDOW_SLACK_PERCENT / 100, counter)
 }
 
 /// The longest tail of `text` that starts at a line start (or, when even the cursor's own line
@@ -197,7 +228,8 @@ mod tests {
 
     fn check(fixture: &str, format: PromptFormat, budget: usize, expect: Expect) {
         let (prefix, suffix) = fixture.split_once("$0").expect("fixture has a $0 cursor");
-        let input = CompletionInput { path: "src/lib.rs", line_comment: Some("//"), prefix, suffix };
+        let input =
+            CompletionInput { path: "src/lib.rs", line_comment: Some("//"), prefix, suffix, anchor: None };
         let built = build(&input, format, budget, &words);
         assert!(built.n_tokens <= budget, "{} tokens over a budget of {budget}", built.n_tokens);
         let n_real: usize = built
@@ -272,12 +304,42 @@ mod tests {
         let suffix_lines = "x\n".repeat(50);
         let fixture = format!("fn f() {{\n$0{suffix_lines}");
         let (prefix, suffix) = fixture.split_once("$0").unwrap();
-        let input = CompletionInput { path: "a.rs", line_comment: Some("//"), prefix, suffix };
+        let input = CompletionInput { path: "a.rs", line_comment: Some("//"), prefix, suffix, anchor: None };
         let built = build(&input, PromptFormat::Fim, 40, &words);
         assert!(built.n_tokens <= 40);
         // 40 - header(3) - 3 special = 34 available; 25% = 8 tokens = 4 lines of "x\n".
         assert_eq!(built.suffix_window_len, 8);
         assert_eq!(built.prefix_window_start, 0);
+    }
+
+    #[test]
+    fn the_window_stays_anchored_while_it_fits_then_moves_with_slack() {
+        // Each line is 2 tokens with the `words` counter ("xN" + line break).
+        let lines: String = (0..30).map(|index| format!("x{index}\n")).collect();
+        let input = |prefix: &'static str, anchor| CompletionInput {
+            path: "a.rs",
+            line_comment: Some("//"),
+            prefix,
+            suffix: "",
+            anchor,
+        };
+        let text: &'static str = Box::leak(lines.into_boxed_str());
+        // Budget 23 = header 3 + 20 for the prefix: 10 lines fit.
+        let first = build(&input(text, None), PromptFormat::Plain, 23, &words);
+        assert_eq!(first.prefix_window_start, text.len() - 10 * 3 - 10);
+        // Typing a line more with the old window start: it no longer fits, so the window moves
+        // by a quarter of the budget more than needed (to 15 tokens = 7 lines).
+        let longer: &'static str = Box::leak(format!("{text}y\n").into_boxed_str());
+        let moved = build(&input(longer, Some(first.prefix_window_start)), PromptFormat::Plain, 23, &words);
+        assert!(moved.n_tokens <= 23);
+        assert_eq!(&longer[moved.prefix_window_start..], "x24\nx25\nx26\nx27\nx28\nx29\ny\n");
+        // The next line fits from the new start: the window stays.
+        let again: &'static str = Box::leak(format!("{longer}z\n").into_boxed_str());
+        let kept = build(&input(again, Some(moved.prefix_window_start)), PromptFormat::Plain, 23, &words);
+        assert_eq!(kept.prefix_window_start, moved.prefix_window_start);
+        // An anchor in the middle of a line is not used.
+        let mid = build(&input(again, Some(moved.prefix_window_start + 1)), PromptFormat::Plain, 23, &words);
+        assert!(again[..mid.prefix_window_start].ends_with('\n'));
     }
 
     #[test]
@@ -290,6 +352,7 @@ mod tests {
                     line_comment: Some("#"),
                     prefix: &text[..cursor],
                     suffix: &text[cursor..],
+                    anchor: None,
                 };
                 for format in [PromptFormat::Plain, PromptFormat::Fim] {
                     let built = build(&input, format, budget, &words);

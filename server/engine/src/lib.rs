@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-pub use llama::{LlamaEngine, LlamaOptions};
+pub use llama::{LlamaEngine, LlamaOptions, N_SEQUENCES, PROMPT_CHUNK_TOKENS, REUSE_MIN_TOKENS};
 pub use scripted::ScriptedEngine;
 pub use stop::{indentation, StopRule, Stopper};
 
@@ -126,6 +126,11 @@ pub struct GenerateRequest {
     pub max_tokens: usize,
     pub stop: StopRule,
     pub cancel: CancelFlag,
+    /// Requests with the same key (one per document) share a warm KV-cache sequence.
+    pub cache_key: u64,
+    /// Past this time since the request started, generation ends at the next line break
+    /// (a one-line suggestion still completes its line).
+    pub time_budget: Option<std::time::Duration>,
 }
 
 /// A decoded piece of text: one token's worth, or several when a UTF-8 character spans tokens.
@@ -150,6 +155,8 @@ pub enum StopReason {
     Cancelled,
     /// The context window is full.
     ContextFull,
+    /// The time budget ran out and the current line was finished.
+    TimeBudget,
 }
 
 /// The result of one generation with its costs.

@@ -44,6 +44,11 @@ pub struct LlamaOptions {
     pub gpu_layers: u32,
     /// Keep evaluated tokens between requests and reuse the longest common prefix.
     pub kv_reuse: bool,
+    /// Also shift cached runs that moved (llama-server's `--cache-reuse`). Saves re-evaluating
+    /// text that moved up or down, but shifted keys are rotated again in 16-bit floats, so a
+    /// suggestion can differ from the one computed from scratch: off by default, where reuse is
+    /// exact.
+    pub kv_shift: bool,
 }
 
 impl Default for LlamaOptions {
@@ -53,6 +58,7 @@ impl Default for LlamaOptions {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()).min(8),
             gpu_layers: 0,
             kv_reuse: true,
+            kv_shift: false,
         }
     }
 }
@@ -69,24 +75,95 @@ fn backend() -> Result<&'static LlamaBackend, EngineError> {
         .map_err(|why| EngineError::Backend(why.clone()))
 }
 
-/// The context and what it holds: the tokens whose keys and values are in its cache.
-struct Slot<'model> {
-    context: LlamaContext<'model>,
+/// Documents whose prompts stay warm in the KV cache at once. Each gets its own llama.cpp
+/// sequence; the least recently used one is dropped for a new document. Four covers the files a
+/// person switches between while typing; they share the context's cells (`n_ctx` in all).
+pub const N_SEQUENCES: usize = 4;
+
+/// Cached runs at least this long that moved within the prompt (lines dropped from the top of the
+/// window, text deleted above the cursor) are shifted in the KV cache instead of re-evaluated, as
+/// llama-server's `--cache-reuse` does. Shorter runs are more likely to match by accident and
+/// cost little to evaluate anyway.
+pub const REUSE_MIN_TOKENS: usize = 32;
+
+/// One llama.cpp sequence: which document it belongs to and the tokens in its cache.
+#[derive(Debug, Default)]
+struct Sequence {
+    key: Option<u64>,
     cached: Vec<LlamaToken>,
+    last_used: u64,
+}
+
+/// The context and what its cache holds.
+struct Warm<'model> {
+    context: LlamaContext<'model>,
     batch: LlamaBatch<'static>,
+    sequences: Vec<Sequence>,
+    clock: u64,
+}
+
+impl Warm<'_> {
+    /// The sequence for `key`: its own if it has one, else an unused or the least recently used
+    /// one, emptied.
+    fn acquire(&mut self, key: u64) -> usize {
+        self.clock += 1;
+        let index = match self.sequences.iter().position(|sequence| sequence.key == Some(key)) {
+            Some(index) => index,
+            None => {
+                let index = (0..self.sequences.len())
+                    .min_by_key(|&index| {
+                        (self.sequences[index].key.is_some(), self.sequences[index].last_used)
+                    })
+                    .unwrap_or(0);
+                self.forget(index);
+                self.sequences[index].key = Some(key);
+                index
+            }
+        };
+        self.sequences[index].last_used = self.clock;
+        index
+    }
+
+    fn forget(&mut self, index: usize) {
+        let _ = self.context.clear_kv_cache_seq(Some(index as u32), None, None);
+        self.sequences[index].cached.clear();
+    }
+
+    /// Frees cells for `index` by dropping the least recently used other sequence that holds any.
+    fn evict_other(&mut self, index: usize) -> bool {
+        let victim = (0..self.sequences.len())
+            .filter(|&other| other != index && !self.sequences[other].cached.is_empty())
+            .min_by_key(|&other| self.sequences[other].last_used);
+        match victim {
+            Some(victim) => {
+                self.forget(victim);
+                self.sequences[victim].key = None;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn forget_all(&mut self) {
+        self.context.clear_kv_cache();
+        for sequence in &mut self.sequences {
+            sequence.cached.clear();
+        }
+    }
 }
 
 self_cell::self_cell!(
     struct Session {
         owner: Arc<LlamaModel>,
         #[not_covariant]
-        dependent: Slot,
+        dependent: Warm,
     }
 );
 
 pub struct LlamaEngine {
     info: ModelInfo,
     options: LlamaOptions,
+    can_shift: bool,
     model: Arc<LlamaModel>,
     session: Mutex<Session>,
 }
@@ -109,6 +186,9 @@ impl LlamaEngine {
             .with_n_ubatch(PROMPT_CHUNK_TOKENS as u32)
             .with_n_threads(threads)
             .with_n_threads_batch(threads)
+            .with_n_seq_max(N_SEQUENCES as u32)
+            // One pool of cells for all sequences: a busy document may use what idle ones leave.
+            .with_kv_unified(true)
             // Sliding-window models (Gemma 3) would otherwise drop cache entries that prefix
             // reuse relies on.
             .with_swa_full(true);
@@ -116,10 +196,11 @@ impl LlamaEngine {
             let context = model
                 .new_context(backend, context_params)
                 .map_err(|error| EngineError::Context { n_ctx, why: error.to_string() })?;
-            Ok::<_, EngineError>(Slot {
+            Ok::<_, EngineError>(Warm {
                 context,
-                cached: Vec::new(),
                 batch: LlamaBatch::new(PROMPT_CHUNK_TOKENS, 1),
+                sequences: (0..N_SEQUENCES).map(|_| Sequence::default()).collect(),
+                clock: 0,
             })
         })?;
 
@@ -136,8 +217,10 @@ impl LlamaEngine {
         } else {
             format!("cpu, {threads} threads")
         };
+        // Shifting cached positions needs RoPE and a plain attention cache.
+        let can_shift = model.rope_type().is_some() && !model.is_recurrent() && !model.is_hybrid();
         let info = ModelInfo { id: id.to_owned(), path: path.to_path_buf(), n_ctx, fim, device };
-        Ok(LlamaEngine { info, options, model, session: Mutex::new(session) })
+        Ok(LlamaEngine { info, options, can_shift, model, session: Mutex::new(session) })
     }
 
     fn tokenize(&self, request: &GenerateRequest) -> Result<Vec<LlamaToken>, EngineError> {
@@ -204,34 +287,36 @@ impl Engine for LlamaEngine {
             return Err(EngineError::PromptTooLong { n_prompt: tokens.len(), n_ctx });
         }
         let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        session.with_dependent_mut(|model, slot| {
-            generate_in_slot(model, slot, &tokens, request, self.options.kv_reuse, on_piece)
-        })
+        let reuse = Reuse {
+            prefix: self.options.kv_reuse,
+            shift: self.options.kv_reuse && self.options.kv_shift && self.can_shift,
+        };
+        session.with_dependent_mut(|model, warm| generate_in(model, warm, &tokens, request, reuse, on_piece))
     }
 }
 
-fn generate_in_slot(
+/// Which parts of the warm cache a request may use.
+#[derive(Debug, Clone, Copy)]
+struct Reuse {
+    /// Keep the longest common prefix.
+    prefix: bool,
+    /// Shift moved runs of at least [`REUSE_MIN_TOKENS`].
+    shift: bool,
+}
+
+fn generate_in(
     model: &LlamaModel,
-    slot: &mut Slot<'_>,
+    warm: &mut Warm<'_>,
     tokens: &[LlamaToken],
     request: &GenerateRequest,
-    kv_reuse: bool,
+    reuse: Reuse,
     on_piece: &mut dyn FnMut(&Piece) -> ControlFlow<()>,
 ) -> Result<Generation, EngineError> {
-    let n_ctx = slot.context.n_ctx() as usize;
+    let n_ctx = warm.context.n_ctx() as usize;
     let prompt_started = Instant::now();
+    let seq = warm.acquire(request.cache_key);
+    let n_keep = keep_cached(warm, seq, tokens, reuse);
 
-    // Keep the longest common prefix, but always evaluate at least the last prompt token: its
-    // logits give the first generated token.
-    let mut n_keep = if kv_reuse { common_prefix(&slot.cached, tokens) } else { 0 };
-    n_keep = n_keep.min(tokens.len() - 1);
-    if !remove_from(slot, n_keep) {
-        n_keep = 0;
-        slot.context.clear_kv_cache();
-        slot.cached.clear();
-    }
-
-    let decode_error = |error: llama_cpp_2::DecodeError| EngineError::Decode(error.to_string());
     let mut position = n_keep;
     let mut stop_reason = None;
     for chunk in tokens[n_keep..].chunks(PROMPT_CHUNK_TOKENS) {
@@ -239,22 +324,21 @@ fn generate_in_slot(
             stop_reason = Some(StopReason::Cancelled);
             break;
         }
-        slot.batch.clear();
-        for token in chunk {
-            let is_last = position + 1 == tokens.len();
-            add(&mut slot.batch, *token, position, is_last)?;
-            position += 1;
+        warm.batch.clear();
+        for (offset, token) in chunk.iter().enumerate() {
+            let is_last = position + offset + 1 == tokens.len();
+            add(&mut warm.batch, *token, position + offset, seq, is_last)?;
         }
-        // A failed decode leaves the cache in an unknown state: forget it before reporting.
-        if let Err(error) = slot.context.decode(&mut slot.batch) {
-            slot.context.clear_kv_cache();
-            slot.cached.clear();
-            return Err(decode_error(error));
-        }
-        slot.cached.extend_from_slice(chunk);
+        decode(warm, seq)?;
+        warm.sequences[seq].cached.extend_from_slice(chunk);
+        position += chunk.len();
     }
     let n_prompt_evaluated = position - n_keep;
     let prompt_ms = prompt_started.elapsed().as_secs_f64() * 1e3;
+    if request.max_tokens == 0 && stop_reason.is_none() {
+        // A warm-up: the prompt is in the cache now, nothing to generate.
+        stop_reason = Some(StopReason::MaxTokens);
+    }
 
     let decode_started = Instant::now();
     let vocab = model.vocab();
@@ -263,8 +347,9 @@ fn generate_in_slot(
     let mut pending_logprob = 0.0f32;
     let mut logprob_sum = 0.0f32;
     let mut n_generated = 0usize;
+    let mut over_budget = false;
     while stop_reason.is_none() {
-        let logits = slot.context.get_logits_ith(slot.batch.n_tokens() - 1);
+        let logits = warm.context.get_logits_ith(warm.batch.n_tokens() - 1);
         let (token, logprob) = greedy(logits);
         if vocab.is_eog(token) {
             stop_reason = Some(StopReason::EndOfGeneration);
@@ -278,7 +363,7 @@ fn generate_in_slot(
             let piece = Piece { text, logprob: pending_logprob };
             pending_logprob = 0.0;
             if stopper.push(&piece.text).is_break() {
-                stop_reason = Some(StopReason::StopRule);
+                stop_reason = Some(if over_budget { StopReason::TimeBudget } else { StopReason::StopRule });
             }
             if on_piece(&piece).is_break() && stop_reason.is_none() {
                 stop_reason = Some(StopReason::Callback);
@@ -286,6 +371,11 @@ fn generate_in_slot(
         }
         if stop_reason.is_some() {
             break;
+        }
+        if !over_budget && request.time_budget.is_some_and(|budget| prompt_started.elapsed() > budget) {
+            // Out of time: finish the line being written, then stop.
+            over_budget = true;
+            stopper.stop_at_next_newline();
         }
         if n_generated >= request.max_tokens {
             stop_reason = Some(StopReason::MaxTokens);
@@ -299,14 +389,10 @@ fn generate_in_slot(
             stop_reason = Some(StopReason::Cancelled);
             break;
         }
-        slot.batch.clear();
-        add(&mut slot.batch, token, position, true)?;
-        if let Err(error) = slot.context.decode(&mut slot.batch) {
-            slot.context.clear_kv_cache();
-            slot.cached.clear();
-            return Err(decode_error(error));
-        }
-        slot.cached.push(token);
+        warm.batch.clear();
+        add(&mut warm.batch, token, position, seq, true)?;
+        decode(warm, seq)?;
+        warm.sequences[seq].cached.push(token);
         position += 1;
     }
     let decode_ms = decode_started.elapsed().as_secs_f64() * 1e3;
@@ -324,28 +410,82 @@ fn generate_in_slot(
     })
 }
 
-/// Drops cached tokens from `n_keep` on. False when llama.cpp could not remove a partial range, or
-/// the cache no longer holds exactly the kept prefix (sliding-window models can lose it); the
-/// caller then starts from an empty cache.
-fn remove_from(slot: &mut Slot<'_>, n_keep: usize) -> bool {
-    let Ok(removed) = slot.context.clear_kv_cache_seq(Some(0), Some(n_keep as u32), None) else {
-        return false;
-    };
-    slot.cached.truncate(n_keep);
-    if !removed {
-        return false;
+/// Evaluates the batch for sequence `seq`. When the cells are full, drops other documents'
+/// sequences (least recently used first) and tries again. A failure leaves the cache in an
+/// unknown state, so everything is forgotten before the error is reported.
+fn decode(warm: &mut Warm<'_>, seq: usize) -> Result<(), EngineError> {
+    loop {
+        match warm.context.decode(&mut warm.batch) {
+            Ok(()) => return Ok(()),
+            Err(llama_cpp_2::DecodeError::NoKvCacheSlot) if warm.evict_other(seq) => continue,
+            Err(error) => {
+                warm.forget_all();
+                return Err(EngineError::Decode(error.to_string()));
+            }
+        }
     }
-    let expected_max = n_keep as i32 - 1;
-    n_keep == 0 || slot.context.kv_cache_seq_pos_max(0) == expected_max
+}
+
+/// Prepares sequence `seq` for `tokens` and returns how many leading tokens are already in its
+/// cache at their positions. Keeps the longest common prefix, then (with `reuse.shift`) shifts
+/// later cached runs that reappear right after it, as llama-server's `--cache-reuse` does.
+/// Always leaves the last prompt token to evaluate: its logits give the first generated token.
+fn keep_cached(warm: &mut Warm<'_>, seq: usize, tokens: &[LlamaToken], reuse: Reuse) -> usize {
+    let seq_id = seq as i32;
+    let limit = tokens.len() - 1;
+    let cached = std::mem::take(&mut warm.sequences[seq].cached);
+    let mut n_keep = if reuse.prefix { common_prefix(&cached, tokens).min(limit) } else { 0 };
+    let mut kept: Vec<LlamaToken> = cached[..n_keep].to_vec();
+    if reuse.shift {
+        let (mut head_cache, mut head_prompt) = (n_keep, n_keep);
+        while head_cache < cached.len() && head_prompt < limit {
+            let n_match = common_prefix(&cached[head_cache..], &tokens[head_prompt..limit]);
+            if n_match >= REUSE_MIN_TOKENS {
+                let shift = head_prompt as i32 - head_cache as i32;
+                let removed =
+                    warm.context.kv_cache_seq_rm(seq_id, Some(head_prompt as u32), Some(head_cache as u32));
+                let added = warm.context.kv_cache_seq_add(
+                    seq_id,
+                    Some(head_cache as u32),
+                    Some((head_cache + n_match) as u32),
+                    shift,
+                );
+                if removed.is_err() || added.is_err() {
+                    break;
+                }
+                kept.extend_from_slice(&cached[head_cache..head_cache + n_match]);
+                head_cache += n_match;
+                head_prompt += n_match;
+                n_keep = head_prompt;
+            } else {
+                head_cache += 1;
+            }
+        }
+    }
+    // Drop whatever is cached past the kept tokens. The cache must then hold exactly them
+    // (sliding-window models can lose cells); otherwise start from nothing.
+    let removed = warm.context.clear_kv_cache_seq(Some(seq as u32), Some(n_keep as u32), None);
+    let intact = removed.unwrap_or(false)
+        && (n_keep == 0 || warm.context.kv_cache_seq_pos_max(seq_id) == n_keep as i32 - 1);
+    if !intact {
+        let _ = warm.context.clear_kv_cache_seq(Some(seq as u32), None, None);
+        kept.clear();
+        n_keep = 0;
+    }
+    warm.sequences[seq].cached = kept;
+    n_keep
 }
 
 fn add(
     batch: &mut LlamaBatch<'_>,
     token: LlamaToken,
     position: usize,
+    seq: usize,
     logits: bool,
 ) -> Result<(), EngineError> {
-    batch.add(token, position as i32, &[0], logits).map_err(|error| EngineError::Decode(error.to_string()))
+    batch
+        .add(token, position as i32, &[seq as i32], logits)
+        .map_err(|error| EngineError::Decode(error.to_string()))
 }
 
 fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {

@@ -25,11 +25,13 @@ pub struct Stopper {
     rule: StopRule,
     text: String,
     stopped: bool,
+    /// Set by [`Stopper::stop_at_next_newline`]: the byte from which a line break ends the text.
+    newline_ends_from: Option<usize>,
 }
 
 impl Stopper {
     pub fn new(rule: StopRule) -> Stopper {
-        Stopper { rule, text: String::new(), stopped: false }
+        Stopper { rule, text: String::new(), stopped: false, newline_ends_from: None }
     }
 
     /// Adds decoded text; `Break` once the rule says the suggestion is complete. After that the
@@ -39,10 +41,16 @@ impl Stopper {
             return ControlFlow::Break(());
         }
         self.text.push_str(piece);
+        let line_end =
+            self.newline_ends_from.and_then(|from| self.text[from..].find('\n').map(|index| from + index));
         let cut = match self.rule {
             StopRule::Line => self.text.find('\n'),
             StopRule::Block { max_lines, indent } => block_end(&self.text, max_lines, indent),
             StopRule::Unbounded => None,
+        };
+        let cut = match (cut, line_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (cut, line_end) => cut.or(line_end),
         };
         match cut {
             Some(end) => {
@@ -52,6 +60,11 @@ impl Stopper {
             }
             None => ControlFlow::Continue(()),
         }
+    }
+
+    /// From now on, the next line break ends the text (the time budget ran out).
+    pub fn stop_at_next_newline(&mut self) {
+        self.newline_ends_from.get_or_insert(self.text.len());
     }
 
     pub fn is_stopped(&self) -> bool {
@@ -143,6 +156,16 @@ mod tests {
         assert_eq!(run(rule, &["a\n", "b\n", "\n", "c\n"]), ("a\nb".into(), true));
         // Leading blank lines are not an end.
         assert_eq!(run(rule, &["\n", "\n", "x\n", "y"]), ("\n\nx\ny".into(), false));
+    }
+
+    #[test]
+    fn out_of_time_the_current_line_is_finished() {
+        let mut stopper = Stopper::new(StopRule::Block { max_lines: 10, indent: 0 });
+        assert!(stopper.push("a\nb").is_continue());
+        stopper.stop_at_next_newline();
+        assert!(stopper.push("c").is_continue());
+        assert!(stopper.push("d\ne").is_break());
+        assert_eq!(stopper.finish(), "a\nbcd");
     }
 
     #[test]

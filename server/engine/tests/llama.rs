@@ -31,7 +31,14 @@ const RUST_PREFIX: &str =
     "// src/main.rs\nfn fibonacci(n: u64) -> u64 {\n    if n < 2 {\n        return n;\n    }\n    ";
 
 fn request(prompt: &str, stop: StopRule, max_tokens: usize) -> GenerateRequest {
-    GenerateRequest { prompt: Prompt::text(prompt), max_tokens, stop, cancel: CancelFlag::new() }
+    GenerateRequest {
+        prompt: Prompt::text(prompt),
+        max_tokens,
+        stop,
+        cancel: CancelFlag::new(),
+        cache_key: 0,
+        time_budget: None,
+    }
 }
 
 fn run(engine: &dyn Engine, request: &GenerateRequest) -> wisp_engine::Generation {
@@ -162,4 +169,110 @@ fn prompts_longer_than_the_context_are_an_error() {
         .generate(&request(&long, StopRule::Line, 8), &mut |_| ControlFlow::Continue(()))
         .unwrap_err();
     assert!(matches!(error, EngineError::PromptTooLong { .. }), "{error}");
+}
+
+/// A small deterministic generator for edit sequences.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// issue 3: reuse is exact — over random edits, the suggestion computed with the warm cache
+/// (the common prefix kept) equals the one computed from scratch for the same prompt.
+#[test]
+fn issue_3_reuse_equals_recomputation_over_random_edits() {
+    let warm = LlamaEngine::load(&model_path(), "smollm2", options()).unwrap();
+    let cold =
+        LlamaEngine::load(&model_path(), "smollm2", LlamaOptions { kv_reuse: false, ..options() }).unwrap();
+    let mut text = String::from(RUST_PREFIX);
+    let inserts = ["let a = n - 1;\n    ", "x", "fib", " + ", "\n    ", "// note\n    ", "(n - 2)"];
+    let mut rng = Rng(0x5eed);
+    let mut n_reused = 0;
+    for step in 0..24 {
+        // Mostly typing at the end, sometimes an edit earlier in the text (a moved block).
+        let insert = inserts[rng.below(inserts.len())];
+        if step % 4 == 3 {
+            let line_starts: Vec<usize> = text.match_indices('\n').map(|(index, _)| index + 1).collect();
+            let at = line_starts[rng.below(line_starts.len())];
+            text.insert_str(at, "    // edited\n");
+        } else if step % 5 == 4 && text.len() > 40 {
+            // Delete the first line after the header: the rest moves up.
+            if let Some(end) = text[15..].find('\n') {
+                text.replace_range(15..15 + end + 1, "");
+            }
+        } else {
+            text.push_str(insert);
+        }
+        let mut request = request(&text, StopRule::Line, 12);
+        request.cache_key = 7;
+        let with_reuse = run(&warm, &request);
+        let from_scratch = run(&cold, &request);
+        assert_eq!(with_reuse.text, from_scratch.text, "step {step}, prompt {text:?}");
+        assert_eq!(from_scratch.n_prompt_evaluated, from_scratch.n_prompt_tokens);
+        n_reused += with_reuse.n_prompt_tokens - with_reuse.n_prompt_evaluated;
+    }
+    assert!(n_reused > 24 * 10, "the warm engine reused only {n_reused} prompt tokens");
+}
+
+#[test]
+fn each_document_keeps_its_own_warm_sequence() {
+    let engine = LlamaEngine::load(&model_path(), "smollm2", options()).unwrap();
+    let python = "# app.py\nimport os\n\ndef main():\n    path = os.getcwd()\n    return ";
+    let mut rust = request(RUST_PREFIX, StopRule::Line, 4);
+    rust.cache_key = 1;
+    let mut py = request(python, StopRule::Line, 4);
+    py.cache_key = 2;
+    run(&engine, &rust);
+    run(&engine, &py);
+    // Back to the first document: its prompt is still cached.
+    let again = run(&engine, &rust);
+    assert_eq!(again.n_prompt_evaluated, 1, "{again:?}");
+    let again = run(&engine, &py);
+    assert_eq!(again.n_prompt_evaluated, 1, "{again:?}");
+}
+
+#[test]
+fn lines_dropped_from_the_top_are_shifted_not_recomputed() {
+    let engine =
+        LlamaEngine::load(&model_path(), "smollm2", LlamaOptions { kv_shift: true, ..options() }).unwrap();
+    let body: String = (0..40).map(|index| format!("    let value_{index} = compute({index});\n")).collect();
+    let first = format!("// src/lib.rs\nfn main() {{\n{body}    ");
+    run(&engine, &request(&first, StopRule::Line, 4));
+    // The window moved down by two lines: same header, the rest shifted up.
+    let shifted: String = body.lines().skip(2).map(|line| format!("{line}\n")).collect();
+    let second = format!("// src/lib.rs\n{shifted}    ");
+    let generation = run(&engine, &request(&second, StopRule::Line, 4));
+    assert!(
+        generation.n_prompt_evaluated * 4 < generation.n_prompt_tokens,
+        "evaluated {} of {} tokens",
+        generation.n_prompt_evaluated,
+        generation.n_prompt_tokens
+    );
+}
+
+#[test]
+fn out_of_time_a_block_ends_at_the_next_line_break() {
+    let mut request = request(RUST_PREFIX, StopRule::Block { max_lines: 50, indent: 0 }, 64);
+    request.time_budget = Some(std::time::Duration::ZERO);
+    let generation = run(engine(), &request);
+    assert!(
+        !generation.text.contains('\n') || generation.text.trim_start().lines().count() <= 1,
+        "{generation:?}"
+    );
+    assert!(
+        matches!(
+            generation.stop_reason,
+            StopReason::TimeBudget | StopReason::EndOfGeneration | StopReason::MaxTokens
+        ),
+        "{generation:?}"
+    );
 }

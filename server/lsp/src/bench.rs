@@ -46,7 +46,13 @@ pub fn run(bench: &EngineBench, out: &mut dyn std::io::Write) -> anyhow::Result<
 
     let text = std::fs::read_to_string(&bench.source)
         .with_context(|| format!("reading {}", bench.source.display()))?;
-    let input = CompletionInput { path: "bench.rs", line_comment: Some("//"), prefix: &text, suffix: "" };
+    let input = CompletionInput {
+        path: "bench.rs",
+        line_comment: Some("//"),
+        prefix: &text,
+        suffix: "",
+        anchor: None,
+    };
     let counter = |text: &str| engine.count_tokens(text);
     // Cut from the front of the file: the budget keeps the tail, so hand it only the head.
     let head = head_with_tokens(&text, bench.prompt_tokens, &counter);
@@ -65,6 +71,8 @@ pub fn run(bench: &EngineBench, out: &mut dyn std::io::Write) -> anyhow::Result<
             // Only max_tokens ends the text: a fair decode measurement.
             stop: StopRule::Unbounded,
             cancel: CancelFlag::new(),
+            cache_key: 0,
+            time_budget: None,
         };
         let started = Instant::now();
         let mut first_piece_ms = None;

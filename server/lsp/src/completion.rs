@@ -23,6 +23,14 @@ pub struct Gathered {
     /// The rest of the cursor's line.
     pub line_after_cursor: String,
     pub stop: StopRule,
+    /// Document byte offset where `prefix` starts.
+    pub prefix_start: usize,
+    /// Document byte offset of the cursor.
+    pub offset: usize,
+    /// Identifies the document for the engine's warm cache and the suggestion cache.
+    pub document_key: u64,
+    /// Document byte offset where the previous prompt's window started, if known.
+    pub anchor: Option<usize>,
 }
 
 /// Collects what a suggestion at byte `offset` needs. Cost is bounded by the window sizes, not by
@@ -43,7 +51,19 @@ pub fn gather(document: &Document, offset: usize, path: &str, max_lines: usize) 
         suffix: document.slice(offset..suffix_end),
         stop: stop_rule(&line_before_cursor, &line_after_cursor, max_lines),
         line_after_cursor,
+        prefix_start,
+        offset,
+        document_key: document_key(path),
+        anchor: None,
     }
+}
+
+/// A stable key for a document path.
+pub fn document_key(path: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Rounds a byte offset down to a character boundary of the document.
@@ -77,16 +97,20 @@ pub struct Suggestion {
     pub text: String,
     pub prompt: Prompt,
     pub generation: Generation,
+    /// Document byte offset where the prompt's prefix window started (the next anchor).
+    pub window_start: usize,
 }
 
 /// The prompt for a gathered cursor, in the layout the model understands, within the budget.
 pub fn build_prompt(engine: &dyn Engine, gathered: &Gathered, settings: &CompletionConfig) -> BuiltPrompt {
     let format = if engine.model().fim.is_some() { PromptFormat::Fim } else { PromptFormat::Plain };
+    let anchor = gathered.anchor.and_then(|anchor| anchor.checked_sub(gathered.prefix_start));
     let input = CompletionInput {
         path: &gathered.path,
         line_comment: gathered.line_comment.as_deref(),
         prefix: &gathered.prefix,
         suffix: &gathered.suffix,
+        anchor,
     };
     let counter = |text: &str| engine.count_tokens(text);
     wisp_context::build(&input, format, settings.prompt_tokens, &counter)
@@ -100,17 +124,42 @@ pub fn suggest(
     cancel: CancelFlag,
 ) -> Result<Suggestion, EngineError> {
     let built = build_prompt(engine, gathered, settings);
+    let window_start = gathered.prefix_start + built.prefix_window_start;
+    let time_budget =
+        (settings.time_budget_ms > 0).then(|| std::time::Duration::from_millis(settings.time_budget_ms));
     let request = GenerateRequest {
         prompt: built.prompt,
         max_tokens: settings.max_tokens,
         stop: gathered.stop,
         cancel,
+        cache_key: gathered.document_key,
+        time_budget,
     };
     let generation = engine.generate(&request, &mut |_| std::ops::ControlFlow::Continue(()))?;
     let surroundings = wisp_guard::Surroundings { line_after_cursor: &gathered.line_after_cursor };
     let text = wisp_guard::run(&generation.text, &surroundings);
     let text = if text.trim().is_empty() { String::new() } else { text };
-    Ok(Suggestion { text, prompt: request.prompt, generation })
+    Ok(Suggestion { text, prompt: request.prompt, generation, window_start })
+}
+
+/// Evaluates the prompt for a cursor without generating, so the next real request at or after
+/// it finds the prompt in the KV cache. Blocking: run it on the worker.
+pub fn warm_up(
+    engine: &dyn Engine,
+    gathered: &Gathered,
+    settings: &CompletionConfig,
+    cancel: CancelFlag,
+) -> Result<Generation, EngineError> {
+    let built = build_prompt(engine, gathered, settings);
+    let request = GenerateRequest {
+        prompt: built.prompt,
+        max_tokens: 0,
+        stop: gathered.stop,
+        cancel,
+        cache_key: gathered.document_key,
+        time_budget: None,
+    };
+    engine.generate(&request, &mut |_| std::ops::ControlFlow::Continue(()))
 }
 
 #[cfg(test)]

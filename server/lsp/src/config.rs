@@ -34,6 +34,9 @@ pub struct ModelConfig {
     pub gpu_layers: u32,
     /// Reuse the KV cache of the previous request's common token prefix.
     pub kv_reuse: bool,
+    /// Also shift cached text that moved instead of re-evaluating it (faster when code above the
+    /// cursor changes; suggestions may differ slightly from a fresh evaluation).
+    pub kv_shift: bool,
 }
 
 impl Default for ModelConfig {
@@ -46,6 +49,7 @@ impl Default for ModelConfig {
             threads: None,
             gpu_layers: defaults.gpu_layers,
             kv_reuse: defaults.kv_reuse,
+            kv_shift: defaults.kv_shift,
         }
     }
 }
@@ -58,6 +62,7 @@ impl ModelConfig {
             threads: self.threads.unwrap_or(defaults.threads),
             gpu_layers: self.gpu_layers,
             kv_reuse: self.kv_reuse,
+            kv_shift: self.kv_shift,
         }
     }
 }
@@ -73,14 +78,38 @@ pub struct CompletionConfig {
     /// Lines of a multi-line suggestion at most.
     pub max_lines: usize,
     /// Prompt tokens at most (path header + code before the cursor [+ after it, for FIM models]).
-    /// 1024 tokens cost ~5 s to evaluate from scratch on 2 cores, but only once: later keystrokes
-    /// reuse the cached prefix.
+    /// 1024 tokens cost ~2.5 s to evaluate from scratch on 2 cores, but only once: later
+    /// keystrokes reuse the cached prefix.
     pub prompt_tokens: usize,
+    /// Milliseconds after which generation stops at the next line end. A one-line suggestion
+    /// still completes its line; a block is cut to the lines finished so far. 0 turns it off.
+    pub time_budget_ms: u64,
+    /// Answer repeated and typed-through requests from earlier suggestions, without the model.
+    pub cache: bool,
+    /// Suggestions the cache keeps.
+    pub cache_entries: usize,
+    /// Longest wait, in milliseconds, before running the model for a keystroke typed while the
+    /// model is busy. The wait adapts to typing speed and is skipped after a pause, when the
+    /// model is idle, and for invoked requests. 0 turns debouncing off.
+    pub debounce_max_ms: u64,
+    /// Evaluate a document's prompt when it is opened, and compute the next suggestion after an
+    /// accept, while the user reads.
+    pub prefetch: bool,
 }
 
 impl Default for CompletionConfig {
     fn default() -> CompletionConfig {
-        CompletionConfig { enabled: true, max_tokens: 64, max_lines: 8, prompt_tokens: 1024 }
+        CompletionConfig {
+            enabled: true,
+            max_tokens: 64,
+            max_lines: 8,
+            prompt_tokens: 1024,
+            time_budget_ms: 2000,
+            cache: true,
+            cache_entries: 512,
+            debounce_max_ms: 150,
+            prefetch: true,
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 #![deny(clippy::print_stdout)]
 
 mod bench;
+mod cache;
 mod completion;
 mod config;
 mod models;

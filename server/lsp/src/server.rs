@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -15,11 +16,12 @@ use tower_lsp_server::jsonrpc::{self, ErrorCode};
 use tower_lsp_server::ls_types::notification::Notification;
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService};
-use wisp_engine::{CancelFlag, Engine};
+use wisp_engine::{CancelFlag, Engine, StopReason};
 use wisp_syntax::{Document, LanguageRegistry, PositionEncoding};
 
-use crate::completion::{self, Gathered, Suggestion};
-use crate::config::{self, Config, Layers};
+use crate::cache::{self, SuggestionCache};
+use crate::completion::{self, Gathered};
+use crate::config::{self, CompletionConfig, Config, Layers};
 use crate::models;
 use crate::worker::{panic_message, InferenceWorker};
 
@@ -36,12 +38,83 @@ pub fn service() -> (LspService<Server>, tower_lsp_server::ClientSocket) {
     LspService::build(Server::new)
         .custom_method("textDocument/inlineCompletion", Server::inline_completion)
         .custom_method("wisp/debugPrompt", Server::debug_prompt)
+        .custom_method("wisp/metrics", Server::metrics)
         .finish()
 }
 
+/// Keystrokes further apart than this, in milliseconds, are a pause: the request after a pause
+/// is never debounced (the user is waiting for it).
+const TYPING_PAUSE_MS: f64 = 400.0;
+/// Weight of the newest interval in the running average of time between keystrokes.
+const TYPING_AVERAGE_WEIGHT: f64 = 0.3;
+
+#[derive(Clone)]
 pub struct Server {
     client: Client,
     state: Arc<State>,
+}
+
+/// Why a suggestion is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// The user asked (inline completion invoked, or a completion menu).
+    Invoked,
+    /// Typing: debounced when the model is busy and the user types fast.
+    Automatic,
+    /// Ahead of time, after an accept: yields to any request of the user's.
+    Prefetch,
+}
+
+/// Counters behind `wisp/metrics`.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metrics {
+    /// Completion requests from the editor.
+    requests: AtomicU64,
+    /// Requests answered with a suggestion.
+    suggestions: AtomicU64,
+    /// Requests (and prefetches) cancelled or superseded before they finished.
+    cancelled: AtomicU64,
+    cache_exact_hits: AtomicU64,
+    cache_typed_through_hits: AtomicU64,
+    /// Prompt tokens of the generations that ran.
+    prompt_tokens: AtomicU64,
+    /// Prompt tokens evaluated by the model (the rest came from the KV cache), warm-ups included.
+    prompt_tokens_evaluated: AtomicU64,
+    generated_tokens: AtomicU64,
+    /// Milliseconds spent waiting in the debounce, in all.
+    debounce_ms: AtomicU64,
+    prefetches: AtomicU64,
+    warm_ups: AtomicU64,
+}
+
+impl Metrics {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Counts the model jobs running, for the debounce's "is the model busy?".
+struct BusyGuard(Arc<AtomicUsize>);
+
+impl BusyGuard {
+    fn enter(busy: &Arc<AtomicUsize>) -> BusyGuard {
+        busy.fetch_add(1, Ordering::AcqRel);
+        BusyGuard(Arc::clone(busy))
+    }
+}
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The last suggestion answered for a document, to recognise its acceptance in a later edit.
+#[derive(Debug, Clone)]
+struct Shown {
+    offset: usize,
+    text: String,
 }
 
 struct State {
@@ -57,6 +130,12 @@ struct State {
     model: Arc<RwLock<ModelState>>,
     /// The cancel flag of the request in flight for each document: a newer request cancels it.
     in_flight: Mutex<HashMap<Uri, CancelFlag>>,
+    /// Cancel flags of warm-ups and prefetches: any request of the user's cancels them.
+    background: Mutex<Vec<CancelFlag>>,
+    /// Model jobs running now.
+    busy: Arc<AtomicUsize>,
+    cache: Mutex<SuggestionCache>,
+    metrics: Metrics,
 }
 
 struct OpenDocument {
@@ -65,6 +144,29 @@ struct OpenDocument {
     display_path: String,
     /// NUL bytes were seen: not text a model should continue.
     binary: bool,
+    /// Byte offset where the last prompt's window started, kept so prompts share their start.
+    anchor: Option<usize>,
+    last_change: Option<std::time::Instant>,
+    /// Milliseconds between the last two changes.
+    last_interval_ms: f64,
+    /// Running average of the milliseconds between changes while typing.
+    typing_interval_ms: f64,
+    shown: Option<Shown>,
+}
+
+impl OpenDocument {
+    fn new(document: Document, display_path: String, binary: bool) -> OpenDocument {
+        OpenDocument {
+            document,
+            display_path,
+            binary,
+            anchor: None,
+            last_change: None,
+            last_interval_ms: f64::INFINITY,
+            typing_interval_ms: TYPING_PAUSE_MS,
+            shown: None,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -108,6 +210,10 @@ impl Server {
             pending_messages: Mutex::default(),
             model: Arc::new(RwLock::new(ModelState::NotLoaded)),
             in_flight: Mutex::default(),
+            background: Mutex::default(),
+            busy: Arc::default(),
+            cache: Mutex::new(SuggestionCache::new(CompletionConfig::default().cache_entries)),
+            metrics: Metrics::default(),
         };
         Server { client, state: Arc::new(state) }
     }
@@ -212,7 +318,9 @@ impl Server {
             )
         })?;
         catch_unwind(AssertUnwindSafe(|| {
-            completion::gather(&open.document, offset, &open.display_path, max_lines)
+            let mut gathered = completion::gather(&open.document, offset, &open.display_path, max_lines);
+            gathered.anchor = open.anchor;
+            gathered
         }))
         .map_err(|panic| {
             error(
@@ -224,23 +332,60 @@ impl Server {
 
     /// The suggestion at a position, or None when there is nothing to show (disabled, superseded,
     /// or the model had nothing useful). Errors say what was wrong with the request or the model.
-    async fn suggest(&self, uri: &Uri, position: Position) -> jsonrpc::Result<Option<Suggestion>> {
+    async fn suggest(
+        &self,
+        uri: &Uri,
+        position: Position,
+        trigger: Trigger,
+    ) -> jsonrpc::Result<Option<String>> {
         let config = self.config();
         if !config.completion.enabled {
             return Ok(None);
         }
         let gathered = self.gather(uri, position)?;
+        self.suggest_gathered(uri, gathered, trigger, &config).await
+    }
 
-        // The latest request for a document wins: cancel the one before it. Dropping this future
-        // ($/cancelRequest) cancels this one.
+    async fn suggest_gathered(
+        &self,
+        uri: &Uri,
+        gathered: Gathered,
+        trigger: Trigger,
+        config: &Config,
+    ) -> jsonrpc::Result<Option<String>> {
+        let metrics = &self.state.metrics;
+        let foreground = trigger != Trigger::Prefetch;
+        if foreground {
+            Metrics::add(&metrics.requests, 1);
+        }
+        if config.completion.cache {
+            if let Some(text) = self.cached(&gathered, foreground) {
+                self.remember_shown(uri, &gathered, &text);
+                return Ok(Some(text));
+            }
+        }
+
+        // The user's request comes first: background work yields, and the latest request for a
+        // document cancels the one before it. Dropping this future ($/cancelRequest) cancels it.
         let cancel = CancelFlag::new();
-        if let Some(previous) = self.in_flight().insert(uri.clone(), cancel.clone()) {
-            previous.cancel();
+        if foreground {
+            self.cancel_background();
+            if let Some(previous) = self.in_flight().insert(uri.clone(), cancel.clone()) {
+                previous.cancel();
+            }
+        } else {
+            self.state.background.lock().unwrap_or_else(|p| p.into_inner()).push(cancel.clone());
         }
         let _cancel_on_drop = CancelOnDrop(cancel.clone());
+        if trigger == Trigger::Automatic {
+            self.debounce(uri, &config.completion, &cancel).await;
+        }
 
         let model_state = Arc::clone(&self.state.model);
+        let busy = Arc::clone(&self.state.busy);
         let job_cancel = cancel.clone();
+        let settings = config.completion.clone();
+        let job_gathered = gathered.clone();
         let outcome = self
             .state
             .worker
@@ -248,36 +393,176 @@ impl Server {
                 if job_cancel.is_cancelled() {
                     return Ok(None);
                 }
-                let engine = match &*model_state.read().unwrap_or_else(|p| p.into_inner()) {
-                    ModelState::Ready(engine) => Arc::clone(engine),
-                    ModelState::Failed(why) => return Err(why.clone()),
-                    ModelState::Loading | ModelState::NotLoaded => {
-                        return Err(
-                            "the model is not loaded yet — the client must send \"initialized\"".into()
-                        )
-                    }
-                };
-                completion::suggest(engine.as_ref(), &gathered, &config.completion, job_cancel)
-                    .map(Some)
+                let engine = ready_engine(&model_state)?;
+                let _busy = BusyGuard::enter(&busy);
+                completion::suggest(engine.as_ref(), &job_gathered, &settings, job_cancel)
+                    .map(|suggestion| Some((suggestion, engine.model().id.clone())))
                     .map_err(|error| error.to_string())
             })
             .await;
 
-        {
+        if foreground {
             let mut in_flight = self.in_flight();
             if in_flight.get(uri).is_some_and(|current| current.same_as(&cancel)) {
                 in_flight.remove(uri);
             }
         }
-        let suggestion = match outcome {
-            Ok(Ok(suggestion)) => suggestion,
+        let finished = match outcome {
+            Ok(Ok(finished)) => finished,
             Ok(Err(why)) => return Err(error(ErrorCode::ServerError(MODEL_UNAVAILABLE), why)),
             Err(job_error) => return Err(error(ErrorCode::InternalError, job_error.to_string())),
         };
-        if cancel.is_cancelled() {
+        let Some((suggestion, model_id)) = finished else {
+            Metrics::add(&metrics.cancelled, 1);
+            return Ok(None);
+        };
+        let generation = &suggestion.generation;
+        Metrics::add(&metrics.prompt_tokens, generation.n_prompt_tokens as u64);
+        Metrics::add(&metrics.prompt_tokens_evaluated, generation.n_prompt_evaluated as u64);
+        Metrics::add(&metrics.generated_tokens, generation.n_generated as u64);
+        if !foreground {
+            Metrics::add(&metrics.prefetches, 1);
+        }
+        if cancel.is_cancelled() || generation.stop_reason == StopReason::Cancelled {
+            Metrics::add(&metrics.cancelled, 1);
             return Ok(None);
         }
-        Ok(suggestion.filter(|suggestion| !suggestion.text.is_empty()))
+        self.with_document(uri, |open| open.anchor = Some(suggestion.window_start));
+        if suggestion.text.is_empty() {
+            return Ok(None);
+        }
+        if config.completion.cache {
+            let mut cache = self.state.cache.lock().unwrap_or_else(|p| p.into_inner());
+            cache.insert(
+                &model_id,
+                gathered.document_key,
+                &gathered.prefix,
+                &gathered.suffix,
+                &suggestion.text,
+            );
+        }
+        if foreground {
+            Metrics::add(&metrics.suggestions, 1);
+            self.remember_shown(uri, &gathered, &suggestion.text);
+        }
+        Ok(Some(suggestion.text))
+    }
+
+    /// An earlier suggestion that still answers this request.
+    fn cached(&self, gathered: &Gathered, foreground: bool) -> Option<String> {
+        let model_id = match &*self.state.model.read().unwrap_or_else(|p| p.into_inner()) {
+            ModelState::Ready(engine) => engine.model().id.clone(),
+            _ => return None,
+        };
+        let hit = self.state.cache.lock().unwrap_or_else(|p| p.into_inner()).lookup(
+            &model_id,
+            gathered.document_key,
+            &gathered.prefix,
+            &gathered.suffix,
+        )?;
+        let metrics = &self.state.metrics;
+        let text = match hit {
+            cache::Hit::Exact(text) => {
+                if foreground {
+                    Metrics::add(&metrics.cache_exact_hits, 1);
+                }
+                text
+            }
+            cache::Hit::TypedThrough(text) => {
+                if foreground {
+                    Metrics::add(&metrics.cache_typed_through_hits, 1);
+                }
+                text
+            }
+        };
+        if foreground {
+            Metrics::add(&metrics.suggestions, 1);
+        }
+        Some(text)
+    }
+
+    /// Waits before running the model for a keystroke typed fast while the model is busy: the
+    /// next keystroke is likely to come first and cancel this request anyway. No wait after a
+    /// pause, or when the model is idle.
+    async fn debounce(&self, uri: &Uri, settings: &CompletionConfig, cancel: &CancelFlag) {
+        if settings.debounce_max_ms == 0 || self.state.busy.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let typing = self.with_document(uri, |open| (open.last_interval_ms, open.typing_interval_ms));
+        let Some((last_interval, typical_interval)) = typing else { return };
+        if last_interval > TYPING_PAUSE_MS {
+            return;
+        }
+        let wait_ms = (typical_interval * 1.5).min(settings.debounce_max_ms as f64);
+        let started = std::time::Instant::now();
+        while started.elapsed().as_secs_f64() * 1e3 < wait_ms && !cancel.is_cancelled() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Metrics::add(&self.state.metrics.debounce_ms, started.elapsed().as_millis() as u64);
+    }
+
+    fn remember_shown(&self, uri: &Uri, gathered: &Gathered, text: &str) {
+        self.with_document(uri, |open| {
+            open.shown = Some(Shown { offset: gathered.offset, text: text.to_owned() })
+        });
+    }
+
+    fn with_document<T>(&self, uri: &Uri, f: impl FnOnce(&mut OpenDocument) -> T) -> Option<T> {
+        self.state.documents.lock().unwrap_or_else(|p| p.into_inner()).get_mut(uri).map(f)
+    }
+
+    fn cancel_background(&self) {
+        for cancel in self.state.background.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            cancel.cancel();
+        }
+    }
+
+    /// Computes the suggestion at a position in the background and keeps it in the cache, so the
+    /// request the editor sends next is answered at once.
+    async fn prefetch(self, uri: Uri, position: Position) {
+        let config = self.config();
+        if let Ok(gathered) = self.gather(&uri, position) {
+            let _ = self.suggest_gathered(&uri, gathered, Trigger::Prefetch, &config).await;
+        }
+    }
+
+    /// Evaluates the prompt for the end of a freshly opened document while the user reads it; for
+    /// files that fit the prompt budget that is every cursor's prompt prefix.
+    async fn warm_up(self, uri: Uri) {
+        let config = self.config();
+        let encoding = *self.state.encoding.read().unwrap_or_else(|p| p.into_inner());
+        let Some(end) =
+            self.with_document(&uri, |open| open.document.position(open.document.len_bytes(), encoding))
+        else {
+            return;
+        };
+        let Ok(gathered) = self.gather(&uri, Position { line: end.line, character: end.character }) else {
+            return;
+        };
+        let cancel = CancelFlag::new();
+        self.state.background.lock().unwrap_or_else(|p| p.into_inner()).push(cancel.clone());
+        let model_state = Arc::clone(&self.state.model);
+        let busy = Arc::clone(&self.state.busy);
+        let settings = config.completion.clone();
+        let outcome = self
+            .state
+            .worker
+            .run(move || {
+                let engine = ready_engine(&model_state)?;
+                if cancel.is_cancelled() {
+                    return Ok(None);
+                }
+                let _busy = BusyGuard::enter(&busy);
+                completion::warm_up(engine.as_ref(), &gathered, &settings, cancel)
+                    .map(Some)
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+        if let Ok(Ok(Some(generation))) = outcome {
+            let metrics = &self.state.metrics;
+            Metrics::add(&metrics.warm_ups, 1);
+            Metrics::add(&metrics.prompt_tokens_evaluated, generation.n_prompt_evaluated as u64);
+        }
     }
 
     fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<Uri, CancelFlag>> {
@@ -291,9 +576,14 @@ impl Server {
     ) -> jsonrpc::Result<Option<InlineCompletionResponse>> {
         let position = params.text_document_position.position;
         let uri = params.text_document_position.text_document.uri;
-        let items = match self.suggest(&uri, position).await? {
-            Some(suggestion) => vec![InlineCompletionItem {
-                insert_text: suggestion.text,
+        let trigger = if params.context.trigger_kind == InlineCompletionTriggerKind::INVOKED {
+            Trigger::Invoked
+        } else {
+            Trigger::Automatic
+        };
+        let items = match self.suggest(&uri, position, trigger).await? {
+            Some(text) => vec![InlineCompletionItem {
+                insert_text: text,
                 filter_text: None,
                 range: Some(Range { start: position, end: position }),
                 command: None,
@@ -302,6 +592,11 @@ impl Server {
             None => vec![],
         };
         Ok(Some(InlineCompletionResponse::List(InlineCompletionList { items })))
+    }
+
+    /// `wisp/metrics`: counters since the server started (requests, cache hits, tokens evaluated).
+    async fn metrics(&self, _: serde_json::Value) -> jsonrpc::Result<serde_json::Value> {
+        serde_json::to_value(&self.state.metrics).map_err(|e| error(ErrorCode::InternalError, e.to_string()))
     }
 
     /// `wisp/debugPrompt`: "why did it suggest that?" — the prompt, without running the model.
@@ -331,14 +626,27 @@ impl Server {
         }
     }
 
-    fn apply_changes(&self, params: DidChangeTextDocumentParams) {
+    /// Applies a didChange in order. Returns where to prefetch when the change accepted the
+    /// suggestion last shown for this document (typed in as a whole, or a line or word of it).
+    fn apply_changes(&self, params: DidChangeTextDocumentParams) -> Option<Position> {
         let encoding = *self.state.encoding.read().unwrap_or_else(|p| p.into_inner());
         let uri = params.text_document.uri;
         let mut documents = self.state.documents.lock().unwrap_or_else(|p| p.into_inner());
         let Some(open) = documents.get_mut(&uri) else {
             tracing::warn!("didChange for {} which is not open; ignored", uri.as_str());
-            return;
+            return None;
         };
+        let now = std::time::Instant::now();
+        if let Some(last) = open.last_change {
+            open.last_interval_ms = now.duration_since(last).as_secs_f64() * 1e3;
+            if open.last_interval_ms < TYPING_PAUSE_MS {
+                open.typing_interval_ms = open.typing_interval_ms * (1.0 - TYPING_AVERAGE_WEIGHT)
+                    + open.last_interval_ms * TYPING_AVERAGE_WEIGHT;
+            }
+        }
+        open.last_change = Some(now);
+        let n_changes = params.content_changes.len();
+        let mut accepted_at = None;
         for change in params.content_changes {
             open.binary |= change.text.contains('\0');
             let change = wisp_syntax::TextChange {
@@ -348,6 +656,19 @@ impl Server {
                 }),
                 text: change.text,
             };
+            let start = change.range.map_or(0, |range| open.document.offset_clamped(range.start, encoding));
+            let is_insertion = change.range.is_some_and(|range| range.start == range.end);
+            if open.anchor.is_some_and(|anchor| start < anchor) || change.range.is_none() {
+                // Text above the window moved it: the next prompt chooses a new start.
+                open.anchor = None;
+            }
+            let accepted = n_changes == 1
+                && is_insertion
+                && change.text.chars().nth(1).is_some()
+                && open
+                    .shown
+                    .as_ref()
+                    .is_some_and(|shown| shown.offset == start && shown.text.starts_with(&change.text));
             match catch_unwind(AssertUnwindSafe(|| open.document.apply_change(&change, encoding))) {
                 Ok(Ok(())) => {}
                 Ok(Err(why)) => tracing::warn!("didChange for {}: {why}", uri.as_str()),
@@ -358,10 +679,16 @@ impl Server {
                         panic_message(&panic)
                     );
                     documents.remove(&uri);
-                    return;
+                    return None;
                 }
             }
+            if accepted {
+                let end = open.document.position(start + change.text.len(), encoding);
+                accepted_at = Some(Position { line: end.line, character: end.character });
+            }
         }
+        open.shown = None;
+        accepted_at
     }
 
     fn display_path(&self, uri: &Uri) -> String {
@@ -402,6 +729,14 @@ impl Server {
             *config = resolved;
             changed
         };
+        {
+            let capacity = self.config().completion.cache_entries;
+            let mut cache = self.state.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if model_changed {
+                cache.clear();
+            }
+            cache.set_capacity(capacity);
+        }
         if reload_if_model_changed && model_changed {
             self.load_model().await;
         }
@@ -530,12 +865,21 @@ impl LanguageServer for Server {
         let binary = item.text.contains('\0');
         let language = if binary || item.text.len() > MAX_PARSED_BYTES { None } else { language };
         let document = Document::new(&item.text, language);
-        let open = OpenDocument { document, display_path, binary };
-        self.state.documents.lock().unwrap_or_else(|p| p.into_inner()).insert(item.uri, open);
+        let open = OpenDocument::new(document, display_path, binary);
+        self.state.documents.lock().unwrap_or_else(|p| p.into_inner()).insert(item.uri.clone(), open);
+        let config = self.config();
+        if config.completion.prefetch && config.completion.enabled && !binary {
+            tokio::spawn(self.clone().warm_up(item.uri));
+        }
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
-        self.apply_changes(params);
+        let uri = params.text_document.uri.clone();
+        if let Some(position) = self.apply_changes(params) {
+            if self.config().completion.prefetch {
+                tokio::spawn(self.clone().prefetch(uri, position));
+            }
+        }
     }
 
     async fn did_save(&self, _: DidSaveTextDocumentParams) {}
@@ -557,11 +901,10 @@ impl LanguageServer for Server {
     async fn completion(&self, params: CompletionParams) -> jsonrpc::Result<Option<CompletionResponse>> {
         let position = params.text_document_position.position;
         let uri = params.text_document_position.text_document.uri;
-        let Some(suggestion) = self.suggest(&uri, position).await? else {
+        let Some(text) = self.suggest(&uri, position, Trigger::Invoked).await? else {
             return Ok(Some(CompletionResponse::List(CompletionList { is_incomplete: true, items: vec![] })));
         };
-        let label: String =
-            suggestion.text.trim().lines().next().unwrap_or_default().chars().take(80).collect();
+        let label: String = text.trim().lines().next().unwrap_or_default().chars().take(80).collect();
         let item = CompletionItem {
             label,
             kind: Some(CompletionItemKind::TEXT),
@@ -570,7 +913,7 @@ impl LanguageServer for Server {
             insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
             text_edit: Some(CompletionTextEdit::Edit(TextEdit {
                 range: Range { start: position, end: position },
-                new_text: suggestion.text,
+                new_text: text,
             })),
             ..Default::default()
         };

@@ -16,6 +16,11 @@ use tower_lsp_server::jsonrpc;
 /// Messages larger than this are refused: no LSP message comes near it (a 5 MB file is ~5 MB of
 /// JSON), and reading an absurd `Content-Length` would exhaust memory.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+/// Messages the service works on at once. Completion requests wait for the inference worker; with
+/// tower-lsp-server's default of 4, a fifth keystroke's request (and every didChange behind it)
+/// would wait for an older request to finish instead of cancelling it. Waiting requests cost only
+/// a small future each.
+const MAX_MESSAGES_IN_FLIGHT: usize = 1024;
 /// Buffer between this layer and the service, in bytes, each way.
 const PIPE_BYTES: usize = 1 << 20;
 
@@ -197,7 +202,10 @@ where
         let _ = client_output.flush().await;
     });
 
-    tower_lsp_server::Server::new(service_input, service_output, socket).serve(service).await;
+    tower_lsp_server::Server::new(service_input, service_output, socket)
+        .concurrency_level(MAX_MESSAGES_IN_FLIGHT)
+        .serve(service)
+        .await;
     // The service has ended (exit, or the client closed its input): stop reading, let the writer
     // drain what the service wrote.
     reader.abort();

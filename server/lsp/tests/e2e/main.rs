@@ -2,4 +2,5 @@
 
 mod bad_input;
 mod completion;
+mod latency;
 mod support;

@@ -160,6 +160,29 @@ impl Client {
         }
     }
 
+    /// The server's resident memory in bytes (VmRSS).
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kib| kib * 1024)
+    }
+
+    /// Counters from `wisp/metrics`.
+    pub fn metrics(&mut self) -> Value {
+        let response = self.request("wisp/metrics", json!({}));
+        response.get("result").cloned().unwrap_or_else(|| panic!("wisp/metrics failed: {response}"))
+    }
+
+    /// Waits until the model is loaded (the status says so).
+    pub fn wait_until_ready(&mut self) {
+        self.notification("didChangeStatus", |params| {
+            params["busy"] == json!(false) && params["kind"] == json!("Normal")
+        });
+    }
+
     /// Whether the server process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()

@@ -1,0 +1,131 @@
+//! What one run measured, and the arithmetic that turns per-keystroke records into figures.
+
+use std::time::{Duration, Instant};
+
+/// What happened to one keystroke's completion request.
+#[derive(Debug, Clone, Copy)]
+pub struct KeystrokeRecord {
+    /// When the request was written.
+    pub sent: Instant,
+    /// When its answer was read; `None` when it never came (abandoned).
+    pub answered: Option<Instant>,
+    /// The answer held a non-empty suggestion.
+    pub suggested: bool,
+    /// The answer was an error (not an empty list).
+    pub failed: bool,
+}
+
+/// Figures of one run over the replayed sessions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunStats {
+    /// What ran: "wisp", "wisp without reuse", "llama-server".
+    pub label: String,
+    /// Latency percentiles (ms) over keystrokes whose own request got a suggestion.
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    pub keystrokes: usize,
+    /// Keystrokes whose own request got a suggestion.
+    pub suggested: usize,
+    /// `suggested / keystrokes`.
+    pub share_suggested: f64,
+    /// Requests answered with an error.
+    pub errors: usize,
+    /// Prompt tokens run through the model, divided by keystrokes; `None` when not reported.
+    pub prompt_tokens_evaluated_per_keystroke: Option<f64>,
+    /// Requests answered from the suggestion cache as is; `None` when not reported or no cache.
+    pub cache_hit_rate: Option<f64>,
+    /// Requests answered from the cache because the user typed into its suggestion.
+    pub typed_through_hit_rate: Option<f64>,
+    pub peak_rss_bytes: Option<u64>,
+    /// From the first session's start to the last session's end (model loading excluded).
+    pub wall: Duration,
+    /// From starting the process to the model being ready.
+    pub startup: Duration,
+}
+
+impl RunStats {
+    /// Latency, counts and share from the per-keystroke records; the rest is left unset.
+    pub fn from_records(
+        label: &str,
+        records: &[KeystrokeRecord],
+        wall: Duration,
+        startup: Duration,
+    ) -> RunStats {
+        let mut latencies_ms: Vec<f64> = records
+            .iter()
+            .filter(|record| record.suggested)
+            .filter_map(|record| record.answered.map(|answered| (answered - record.sent).as_secs_f64() * 1e3))
+            .collect();
+        latencies_ms.sort_by(f64::total_cmp);
+        let suggested = records.iter().filter(|record| record.suggested).count();
+        RunStats {
+            label: label.to_owned(),
+            latency_p50_ms: percentile(&latencies_ms, 50.0),
+            latency_p95_ms: percentile(&latencies_ms, 95.0),
+            latency_p99_ms: percentile(&latencies_ms, 99.0),
+            keystrokes: records.len(),
+            suggested,
+            share_suggested: ratio(suggested as f64, records.len() as f64).unwrap_or(0.0),
+            errors: records.iter().filter(|record| record.failed).count(),
+            prompt_tokens_evaluated_per_keystroke: None,
+            cache_hit_rate: None,
+            typed_through_hit_rate: None,
+            peak_rss_bytes: None,
+            wall,
+            startup,
+        }
+    }
+}
+
+/// Nearest-rank percentile of sorted values: the smallest value with at least `p`% of the values
+/// at or below it. `None` for no values.
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// `numerator / denominator`, `None` when the denominator is zero.
+pub fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
+    (denominator != 0.0).then(|| numerator / denominator)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&values, 50.0), Some(50.0));
+        assert_eq!(percentile(&values, 95.0), Some(95.0));
+        assert_eq!(percentile(&values, 99.0), Some(99.0));
+        assert_eq!(percentile(&values, 100.0), Some(100.0));
+        assert_eq!(percentile(&[3.0, 7.0, 9.0], 50.0), Some(7.0));
+        assert_eq!(percentile(&[3.0, 7.0, 9.0], 99.0), Some(9.0));
+        assert_eq!(percentile(&[4.0], 0.0), Some(4.0));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn only_keystrokes_with_their_own_suggestion_count_for_latency() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let records = [
+            KeystrokeRecord { sent: at(0), answered: Some(at(100)), suggested: true, failed: false },
+            KeystrokeRecord { sent: at(10), answered: Some(at(20)), suggested: false, failed: false },
+            KeystrokeRecord { sent: at(20), answered: None, suggested: false, failed: false },
+            KeystrokeRecord { sent: at(30), answered: Some(at(330)), suggested: true, failed: false },
+            KeystrokeRecord { sent: at(40), answered: Some(at(41)), suggested: false, failed: true },
+        ];
+        let stats = RunStats::from_records("x", &records, Duration::ZERO, Duration::ZERO);
+        assert_eq!((stats.keystrokes, stats.suggested, stats.errors), (5, 2, 1));
+        assert_eq!(stats.share_suggested, 0.4);
+        let p50 = stats.latency_p50_ms.unwrap();
+        let p99 = stats.latency_p99_ms.unwrap();
+        assert!((p50 - 100.0).abs() < 1e-6 && (p99 - 300.0).abs() < 1e-6, "{p50} {p99}");
+    }
+}
