@@ -58,6 +58,19 @@ pub struct FimTokens {
     pub middle: u32,
 }
 
+/// How a model is spread over several GPUs (llama.cpp's `split_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitMode {
+    /// One GPU (`main_gpu`) holds everything.
+    None,
+    /// Whole layers go to different GPUs.
+    #[default]
+    Layer,
+    /// Rows of each layer are split over the GPUs (tensor parallelism).
+    Row,
+}
+
 /// A special token named by its role, resolved to an id by the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpecialToken {

@@ -18,13 +18,14 @@ use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::params::{LlamaModelParams, LlamaSplitMode};
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::LlamaBackendDeviceType;
 
 use crate::{
     Engine, EngineError, FimTokens, GenerateRequest, Generation, ModelInfo, Piece, PromptPart, SpecialToken,
-    StopReason, Stopper,
+    SplitMode, StopReason, Stopper,
 };
 
 /// Prompt tokens evaluated per `llama_decode` call. Between chunks the cancel flag is checked, so
@@ -42,6 +43,10 @@ pub struct LlamaOptions {
     pub threads: usize,
     /// Layers offloaded to the GPU (0 = CPU only; ignored by a CPU-only build).
     pub gpu_layers: u32,
+    /// How layers are spread over several GPUs.
+    pub split_mode: SplitMode,
+    /// The GPU that holds the model with `SplitMode::None` (and the scratch buffers otherwise).
+    pub main_gpu: u32,
     /// Keep evaluated tokens between requests and reuse the longest common prefix.
     pub kv_reuse: bool,
     /// Also shift cached runs that moved (llama-server's `--cache-reuse`). Saves re-evaluating
@@ -57,6 +62,8 @@ impl Default for LlamaOptions {
             n_ctx: 4096,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()).min(8),
             gpu_layers: 0,
+            split_mode: SplitMode::Layer,
+            main_gpu: 0,
             kv_reuse: true,
             kv_shift: false,
         }
@@ -173,7 +180,15 @@ impl LlamaEngine {
     pub fn load(path: &Path, id: &str, options: LlamaOptions) -> Result<LlamaEngine, EngineError> {
         check_gguf(path, id)?;
         let backend = backend()?;
-        let model_params = LlamaModelParams::default().with_n_gpu_layers(options.gpu_layers);
+        let split_mode = match options.split_mode {
+            SplitMode::None => LlamaSplitMode::None,
+            SplitMode::Layer => LlamaSplitMode::Layer,
+            SplitMode::Row => LlamaSplitMode::Row,
+        };
+        let model_params = LlamaModelParams::default()
+            .with_n_gpu_layers(options.gpu_layers)
+            .with_split_mode(split_mode)
+            .with_main_gpu(options.main_gpu as i32);
         let model = LlamaModel::load_from_file(backend, path, &model_params)
             .map_err(|_| EngineError::LoadFailed { path: path.to_path_buf() })?;
         let model = Arc::new(model);
@@ -211,12 +226,7 @@ impl LlamaEngine {
             suffix: suf.0 as u32,
             middle: mid.0 as u32,
         });
-        let device = if backend.supports_gpu_offload() && options.gpu_layers > 0 {
-            let n_layer = model.n_layer();
-            format!("gpu, {}/{} layers offloaded", options.gpu_layers.min(n_layer), n_layer)
-        } else {
-            format!("cpu, {threads} threads")
-        };
+        let device = describe_device(backend, &options, model.n_layer(), threads);
         // Shifting cached positions needs RoPE and a plain attention cache.
         let can_shift = model.rope_type().is_some() && !model.is_recurrent() && !model.is_hybrid();
         let info = ModelInfo { id: id.to_owned(), path: path.to_path_buf(), n_ctx, fim, device };
@@ -247,6 +257,32 @@ impl LlamaEngine {
         }
         Ok(tokens)
     }
+}
+
+/// Where the model runs, for the status line and logs: the GPU(s) and how many layers they hold,
+/// or the CPU and its threads.
+fn describe_device(backend: &LlamaBackend, options: &LlamaOptions, n_layer: u32, threads: i32) -> String {
+    let gpus: Vec<String> = llama_cpp_2::list_llama_ggml_backend_devices()
+        .into_iter()
+        .filter(|device| {
+            matches!(device.device_type, LlamaBackendDeviceType::Gpu | LlamaBackendDeviceType::IntegratedGpu)
+        })
+        .map(|device| {
+            format!("{} ({}, {} MiB)", device.description, device.backend, device.memory_total >> 20)
+        })
+        .collect();
+    if !backend.supports_gpu_offload() || gpus.is_empty() || options.gpu_layers == 0 {
+        let available =
+            if gpus.is_empty() { String::new() } else { format!("; GPUs present: {}", gpus.join(", ")) };
+        return format!("cpu, {threads} threads{available}");
+    }
+    // llama.cpp offloads the repeating layers plus the output layer: n_layer + 1 in all.
+    let offloaded = options.gpu_layers.min(n_layer + 1);
+    let used = match options.split_mode {
+        SplitMode::None => gpus.get(options.main_gpu as usize).cloned().unwrap_or_else(|| gpus.join(", ")),
+        SplitMode::Layer | SplitMode::Row => gpus.join(", "),
+    };
+    format!("gpu {used}, {offloaded}/{} layers offloaded, {threads} cpu threads", n_layer + 1)
 }
 
 /// Refuses what is plainly not a GGUF file before llama.cpp sees it.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::Value;
-use wisp_engine::LlamaOptions;
+use wisp_engine::{LlamaOptions, SplitMode};
 
 /// File read from the workspace root, if present.
 pub const CONFIG_FILE_NAME: &str = "wisp.toml";
@@ -30,8 +30,13 @@ pub struct ModelConfig {
     pub n_ctx: usize,
     /// CPU threads; defaults to the number of cores (more than that collapses decode speed).
     pub threads: Option<usize>,
-    /// Layers offloaded to the GPU in a GPU build (0 keeps everything on the CPU).
+    /// Layers offloaded to the GPU in a GPU build (0 keeps everything on the CPU; a number past
+    /// the model's layer count offloads all of them).
     pub gpu_layers: u32,
+    /// "none" (one GPU, `main_gpu`), "layer" (whole layers spread over GPUs) or "row".
+    pub split_mode: SplitMode,
+    /// Index of the GPU that holds the model when `split_mode` is "none".
+    pub main_gpu: u32,
     /// Reuse the KV cache of the previous request's common token prefix.
     pub kv_reuse: bool,
     /// Also shift cached text that moved instead of re-evaluating it (faster when code above the
@@ -48,6 +53,8 @@ impl Default for ModelConfig {
             n_ctx: defaults.n_ctx,
             threads: None,
             gpu_layers: defaults.gpu_layers,
+            split_mode: defaults.split_mode,
+            main_gpu: defaults.main_gpu,
             kv_reuse: defaults.kv_reuse,
             kv_shift: defaults.kv_shift,
         }
@@ -61,6 +68,8 @@ impl ModelConfig {
             n_ctx: self.n_ctx,
             threads: self.threads.unwrap_or(defaults.threads),
             gpu_layers: self.gpu_layers,
+            split_mode: self.split_mode,
+            main_gpu: self.main_gpu,
             kv_reuse: self.kv_reuse,
             kv_shift: self.kv_shift,
         }
@@ -232,6 +241,16 @@ mod tests {
         assert!(error.contains("model.gpu_layer"), "{error}");
         let error = parse(json!({ "colour": "blue" })).unwrap_err();
         assert!(error.contains("colour"), "{error}");
+    }
+
+    #[test]
+    fn gpu_knobs_are_checked() {
+        let config =
+            parse(json!({ "model": { "gpu_layers": 99, "split_mode": "none", "main_gpu": 1 } })).unwrap();
+        assert_eq!(config.model.llama_options().split_mode, SplitMode::None);
+        assert_eq!(config.model.llama_options().main_gpu, 1);
+        let error = parse(json!({ "model": { "split_mode": "diagonal" } })).unwrap_err();
+        assert!(error.contains("model.split_mode"), "{error}");
     }
 
     #[test]
