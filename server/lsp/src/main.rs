@@ -73,6 +73,30 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Replay typing sessions from a git repository's history against wisp (with and without
+    /// reuse) and llama.cpp's llama-server, and compare latency and cost.
+    Replay {
+        /// The git repository whose history is replayed.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// A registry model id or a GGUF path (default: the registry default).
+        #[arg(long)]
+        model: Option<String>,
+        /// Typed characters in all.
+        #[arg(long, default_value_t = 300)]
+        keystrokes: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// CPU threads for both servers (default: the number of cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// A llama-server binary (scripts/build-llama-cpp-tools builds one) to compare against.
+        #[arg(long)]
+        llama_server: Option<PathBuf>,
+        /// File extensions to replay.
+        #[arg(long, value_delimiter = ',', default_value = "rs,py,ts,js,go")]
+        extensions: Vec<String>,
+    },
     /// Prompt evaluation and decode speed of the engine, against llama.cpp's llama-bench.
     Engine {
         /// A registry model id or a GGUF path (default: the registry default).
@@ -244,6 +268,21 @@ fn complete(
 
 fn bench_command(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
+        BenchCommand::Replay { repo, model, keystrokes, seed, threads, llama_server, extensions } => {
+            let model_config = model_config_for(model.as_deref(), threads);
+            let choice = models::choose(&model_config).map_err(anyhow::Error::msg)?;
+            let options = wisp_bench::ReplayOptions {
+                wisp_binary: std::env::current_exe().context("finding the wisp binary")?,
+                repo,
+                max_keystrokes: keystrokes,
+                seed,
+                threads: model_config.llama_options().threads,
+                model_path: choice.path,
+                llama_server,
+                extensions,
+            };
+            wisp_bench::run(&options, &mut std::io::stdout().lock())?;
+        }
         BenchCommand::Engine {
             model,
             source,
