@@ -221,7 +221,7 @@ impl LlamaEngine {
 
         let vocab = model.vocab();
         let (pre, suf, mid) = (vocab.fim_pre(), vocab.fim_suf(), vocab.fim_mid());
-        let fim = (pre.0 >= 0 && suf.0 >= 0 && mid.0 >= 0).then(|| FimTokens {
+        let fim = (pre.0 >= 0 && suf.0 >= 0 && mid.0 >= 0).then_some(FimTokens {
             prefix: pre.0 as u32,
             suffix: suf.0 as u32,
             middle: mid.0 as u32,
