@@ -42,6 +42,21 @@ fn figures() -> Vec<Figure> {
             value: |stats| stats.prompt_tokens_evaluated_per_keystroke,
             format: tokens,
         },
+        Figure {
+            name: "prompt tokens evaluated / model run",
+            value: |stats| stats.prompt_tokens_evaluated_per_generation,
+            format: tokens,
+        },
+        Figure {
+            name: "prompt tokens / model run",
+            value: |stats| stats.prompt_tokens_per_generation,
+            format: tokens,
+        },
+        Figure {
+            name: "warm-up tokens at open",
+            value: |stats| stats.warm_up_tokens.map(|tokens| tokens as f64),
+            format: tokens,
+        },
         Figure { name: "cache hit rate", value: |stats| stats.cache_hit_rate, format: share },
         Figure { name: "typed-through hit rate", value: |stats| stats.typed_through_hit_rate, format: share },
         Figure {
@@ -131,6 +146,9 @@ mod tests {
             share_suggested: 0.5,
             errors: 0,
             prompt_tokens_evaluated_per_keystroke: Some(12.0),
+            prompt_tokens_evaluated_per_generation: None,
+            prompt_tokens_per_generation: None,
+            warm_up_tokens: None,
             cache_hit_rate: Some(0.0),
             typed_through_hit_rate: None,
             peak_rss_bytes: rss,

@@ -33,6 +33,13 @@ pub struct RunStats {
     pub errors: usize,
     /// Prompt tokens run through the model, divided by keystrokes; `None` when not reported.
     pub prompt_tokens_evaluated_per_keystroke: Option<f64>,
+    /// Prompt tokens evaluated per model run for a keystroke (cancelled runs included).
+    pub prompt_tokens_evaluated_per_generation: Option<f64>,
+    /// Prompt tokens per model run: what each run would evaluate without reuse.
+    pub prompt_tokens_per_generation: Option<f64>,
+    /// Prompt tokens evaluated by warm-ups when documents were opened (not in the per-keystroke
+    /// figure).
+    pub warm_up_tokens: Option<u64>,
     /// Requests answered from the suggestion cache as is; `None` when not reported or no cache.
     pub cache_hit_rate: Option<f64>,
     /// Requests answered from the cache because the user typed into its suggestion.
@@ -69,6 +76,9 @@ impl RunStats {
             share_suggested: ratio(suggested as f64, records.len() as f64).unwrap_or(0.0),
             errors: records.iter().filter(|record| record.failed).count(),
             prompt_tokens_evaluated_per_keystroke: None,
+            prompt_tokens_evaluated_per_generation: None,
+            prompt_tokens_per_generation: None,
+            warm_up_tokens: None,
             cache_hit_rate: None,
             typed_through_hit_rate: None,
             peak_rss_bytes: None,

@@ -54,7 +54,8 @@ pub fn initialization_options(
     if mode == WispMode::NoReuse {
         model["kv_reuse"] = json!(false);
         if disable_suggestion_cache {
-            init["completion"] = json!({ "cache": false });
+            // Without reuse a warm-up at open is thrown away: leave it out too.
+            init["completion"] = json!({ "cache": false, "prefetch": false });
         }
     }
     init["model"] = model;
@@ -175,6 +176,8 @@ pub struct WispMetrics {
     pub prompt_tokens: Option<u64>,
     pub prompt_tokens_evaluated: Option<u64>,
     pub generated_tokens: Option<u64>,
+    pub warm_up_tokens: Option<u64>,
+    pub generations: Option<u64>,
 }
 
 /// Replays `sessions` against one wisp process; `notes` collects caveats for the report.
@@ -272,6 +275,15 @@ pub fn replay(
         stats.prompt_tokens_evaluated_per_keystroke =
             metrics.prompt_tokens_evaluated.and_then(|evaluated| ratio(evaluated as f64, keystrokes));
         let per_request = |count: Option<u64>| ratio(count? as f64, metrics.requests? as f64);
+        stats.prompt_tokens_evaluated_per_generation = metrics
+            .prompt_tokens_evaluated
+            .zip(metrics.generations)
+            .and_then(|(evaluated, generations)| ratio(evaluated as f64, generations as f64));
+        stats.prompt_tokens_per_generation = metrics
+            .prompt_tokens
+            .zip(metrics.generations)
+            .and_then(|(tokens, generations)| ratio(tokens as f64, generations as f64));
+        stats.warm_up_tokens = metrics.warm_up_tokens;
         stats.cache_hit_rate = per_request(metrics.cache_exact_hits);
         stats.typed_through_hit_rate = per_request(metrics.cache_typed_through_hits);
     }
@@ -309,7 +321,7 @@ mod tests {
         );
         assert_eq!(
             initialization_options(&options, WispMode::NoReuse, true).unwrap(),
-            json!({ "model": { "path": "/m.gguf", "threads": 2, "kv_reuse": false }, "completion": { "cache": false } })
+            json!({ "model": { "path": "/m.gguf", "threads": 2, "kv_reuse": false }, "completion": { "cache": false, "prefetch": false } })
         );
     }
 

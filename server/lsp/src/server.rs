@@ -79,8 +79,13 @@ pub struct Metrics {
     cache_typed_through_hits: AtomicU64,
     /// Prompt tokens of the generations that ran.
     prompt_tokens: AtomicU64,
-    /// Prompt tokens evaluated by the model (the rest came from the KV cache), warm-ups included.
+    /// Prompt tokens the model evaluated for keystrokes and prefetches (the rest came from the
+    /// KV cache).
     prompt_tokens_evaluated: AtomicU64,
+    /// Prompt tokens evaluated by warm-ups when documents were opened.
+    warm_up_tokens: AtomicU64,
+    /// Model runs for keystrokes and prefetches (finished or cancelled part-way).
+    generations: AtomicU64,
     generated_tokens: AtomicU64,
     /// Milliseconds spent waiting in the debounce, in all.
     debounce_ms: AtomicU64,
@@ -417,6 +422,7 @@ impl Server {
             return Ok(None);
         };
         let generation = &suggestion.generation;
+        Metrics::add(&metrics.generations, 1);
         Metrics::add(&metrics.prompt_tokens, generation.n_prompt_tokens as u64);
         Metrics::add(&metrics.prompt_tokens_evaluated, generation.n_prompt_evaluated as u64);
         Metrics::add(&metrics.generated_tokens, generation.n_generated as u64);
@@ -561,7 +567,7 @@ impl Server {
         if let Ok(Ok(Some(generation))) = outcome {
             let metrics = &self.state.metrics;
             Metrics::add(&metrics.warm_ups, 1);
-            Metrics::add(&metrics.prompt_tokens_evaluated, generation.n_prompt_evaluated as u64);
+            Metrics::add(&metrics.warm_up_tokens, generation.n_prompt_evaluated as u64);
         }
     }
 
