@@ -18,7 +18,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-pub use llama::{LlamaEngine, LlamaOptions, N_SEQUENCES, PROMPT_CHUNK_TOKENS, REUSE_MIN_TOKENS};
+pub use llama::{
+    LlamaEngine, LlamaOptions, BACKGROUND_CHUNK_TOKENS, N_SEQUENCES, PROMPT_CHUNK_TOKENS, REUSE_MIN_TOKENS,
+};
 pub use scripted::ScriptedEngine;
 pub use stop::{indentation, StopRule, Stopper};
 
@@ -144,6 +146,9 @@ pub struct GenerateRequest {
     /// Past this time since the request started, generation ends at the next line break
     /// (a one-line suggestion still completes its line).
     pub time_budget: Option<std::time::Duration>,
+    /// Work nobody is waiting for (warm-up, prefetch): evaluated in smaller chunks, so a request
+    /// of the user's that cancels it waits less.
+    pub background: bool,
 }
 
 /// A decoded piece of text: one token's worth, or several when a UTF-8 character spans tokens.

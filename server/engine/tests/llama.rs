@@ -38,6 +38,7 @@ fn request(prompt: &str, stop: StopRule, max_tokens: usize) -> GenerateRequest {
         cancel: CancelFlag::new(),
         cache_key: 0,
         time_budget: None,
+        background: false,
     }
 }
 

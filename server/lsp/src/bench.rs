@@ -73,6 +73,7 @@ pub fn run(bench: &EngineBench, out: &mut dyn std::io::Write) -> anyhow::Result<
             cancel: CancelFlag::new(),
             cache_key: 0,
             time_budget: None,
+            background: false,
         };
         let started = Instant::now();
         let mut first_piece_ms = None;

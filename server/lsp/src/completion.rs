@@ -122,6 +122,7 @@ pub fn suggest(
     gathered: &Gathered,
     settings: &CompletionConfig,
     cancel: CancelFlag,
+    background: bool,
 ) -> Result<Suggestion, EngineError> {
     let built = build_prompt(engine, gathered, settings);
     let window_start = gathered.prefix_start + built.prefix_window_start;
@@ -134,6 +135,7 @@ pub fn suggest(
         cancel,
         cache_key: gathered.document_key,
         time_budget,
+        background,
     };
     let generation = engine.generate(&request, &mut |_| std::ops::ControlFlow::Continue(()))?;
     let surroundings = wisp_guard::Surroundings { line_after_cursor: &gathered.line_after_cursor };
@@ -158,6 +160,7 @@ pub fn warm_up(
         cancel,
         cache_key: gathered.document_key,
         time_budget: None,
+        background: true,
     };
     engine.generate(&request, &mut |_| std::ops::ControlFlow::Continue(()))
 }
@@ -208,7 +211,7 @@ mod tests {
         let engine: Arc<dyn Engine> = Arc::new(ScriptedEngine::new("bar)\nmore"));
         let gathered = gather_at("fn main() {\n    foo($0)\n}");
         let settings = CompletionConfig::default();
-        let suggestion = suggest(engine.as_ref(), &gathered, &settings, CancelFlag::new()).unwrap();
+        let suggestion = suggest(engine.as_ref(), &gathered, &settings, CancelFlag::new(), false).unwrap();
         assert_eq!(suggestion.text, "bar");
         assert!(suggestion.prompt.render().starts_with("// src/main.rs\nfn main() {\n    foo("));
     }

@@ -241,7 +241,8 @@ fn complete(
     let display_path = file.display().to_string();
     let gathered = completion::gather(&document, offset, &display_path, settings.max_lines);
     let started = Instant::now();
-    let suggestion = completion::suggest(loaded.engine.as_ref(), &gathered, &settings, CancelFlag::new())?;
+    let suggestion =
+        completion::suggest(loaded.engine.as_ref(), &gathered, &settings, CancelFlag::new(), false)?;
     let total = started.elapsed();
     tracing::debug!("prompt:\n{}", suggestion.prompt.render());
 

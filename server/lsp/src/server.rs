@@ -400,7 +400,7 @@ impl Server {
                 }
                 let engine = ready_engine(&model_state)?;
                 let _busy = BusyGuard::enter(&busy);
-                completion::suggest(engine.as_ref(), &job_gathered, &settings, job_cancel)
+                completion::suggest(engine.as_ref(), &job_gathered, &settings, job_cancel, !foreground)
                     .map(|suggestion| Some((suggestion, engine.model().id.clone())))
                     .map_err(|error| error.to_string())
             })
