@@ -45,7 +45,8 @@ pub fn service() -> (LspService<Server>, tower_lsp_server::ClientSocket) {
 /// Keystrokes further apart than this, in milliseconds, are a pause: the request after a pause
 /// is never debounced (the user is waiting for it).
 const TYPING_PAUSE_MS: f64 = 400.0;
-/// Weight of the newest interval in the running average of time between keystrokes.
+/// Weight of the newest sample in the running averages of time between keystrokes and of model
+/// latency.
 const TYPING_AVERAGE_WEIGHT: f64 = 0.3;
 
 #[derive(Clone)]
@@ -139,6 +140,8 @@ struct State {
     background: Mutex<Vec<CancelFlag>>,
     /// Model jobs running now.
     busy: Arc<AtomicUsize>,
+    /// Running average of how long a keystroke's model run takes, in milliseconds.
+    model_latency_ms: Mutex<f64>,
     cache: Mutex<SuggestionCache>,
     metrics: Metrics,
 }
@@ -217,6 +220,7 @@ impl Server {
             in_flight: Mutex::default(),
             background: Mutex::default(),
             busy: Arc::default(),
+            model_latency_ms: Mutex::new(0.0),
             cache: Mutex::new(SuggestionCache::new(CompletionConfig::default().cache_entries)),
             metrics: Metrics::default(),
         };
@@ -423,6 +427,11 @@ impl Server {
         };
         let generation = &suggestion.generation;
         Metrics::add(&metrics.generations, 1);
+        if foreground && generation.stop_reason != StopReason::Cancelled {
+            let mut latency = self.state.model_latency_ms.lock().unwrap_or_else(|p| p.into_inner());
+            let run_ms = generation.prompt_ms + generation.decode_ms;
+            *latency = *latency * (1.0 - TYPING_AVERAGE_WEIGHT) + run_ms * TYPING_AVERAGE_WEIGHT;
+        }
         Metrics::add(&metrics.prompt_tokens, generation.n_prompt_tokens as u64);
         Metrics::add(&metrics.prompt_tokens_evaluated, generation.n_prompt_evaluated as u64);
         Metrics::add(&metrics.generated_tokens, generation.n_generated as u64);
@@ -496,7 +505,10 @@ impl Server {
         }
         let typing = self.with_document(uri, |open| (open.last_interval_ms, open.typing_interval_ms));
         let Some((last_interval, typical_interval)) = typing else { return };
-        if last_interval > TYPING_PAUSE_MS {
+        let typical_latency = *self.state.model_latency_ms.lock().unwrap_or_else(|p| p.into_inner());
+        if last_interval > TYPING_PAUSE_MS || typical_interval > typical_latency {
+            // A pause, or the model usually answers before the next keystroke: waiting only adds
+            // to what the user sees.
             return;
         }
         let wait_ms = (typical_interval * 1.5).min(settings.debounce_max_ms as f64);
