@@ -124,7 +124,9 @@ pub fn suggest(
     cancel: CancelFlag,
     background: bool,
 ) -> Result<Suggestion, EngineError> {
+    let started = std::time::Instant::now();
     let built = build_prompt(engine, gathered, settings);
+    let build_ms = started.elapsed().as_secs_f64() * 1e3;
     let window_start = gathered.prefix_start + built.prefix_window_start;
     let time_budget =
         (settings.time_budget_ms > 0).then(|| std::time::Duration::from_millis(settings.time_budget_ms));
@@ -138,6 +140,15 @@ pub fn suggest(
         background,
     };
     let generation = engine.generate(&request, &mut |_| std::ops::ControlFlow::Continue(()))?;
+    tracing::debug!(
+        "suggestion: prompt built in {build_ms:.1} ms; {} of {} prompt tokens evaluated in {:.1} ms; {} tokens generated in {:.1} ms ({:?})",
+        generation.n_prompt_evaluated,
+        generation.n_prompt_tokens,
+        generation.prompt_ms,
+        generation.n_generated,
+        generation.decode_ms,
+        generation.stop_reason,
+    );
     let surroundings = wisp_guard::Surroundings { line_after_cursor: &gathered.line_after_cursor };
     let text = wisp_guard::run(&generation.text, &surroundings);
     let text = if text.trim().is_empty() { String::new() } else { text };
