@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub use llama::{
-    LlamaEngine, LlamaOptions, BACKGROUND_CHUNK_TOKENS, N_SEQUENCES, PROMPT_CHUNK_TOKENS, REUSE_MIN_TOKENS,
+    LlamaEngine, LlamaOptions, BACKGROUND_CHUNK_TOKENS, DRAFT_MAX_TOKENS, N_SEQUENCES, PROMPT_CHUNK_TOKENS,
+    REUSE_MIN_TOKENS,
 };
 pub use scripted::ScriptedEngine;
 pub use stop::{indentation, StopRule, Stopper};
@@ -188,6 +189,8 @@ pub struct Generation {
     /// Prompt tokens actually evaluated (the rest came from the warm KV cache).
     pub n_prompt_evaluated: usize,
     pub n_generated: usize,
+    /// Generated tokens that came from confirmed prompt-lookup drafts.
+    pub n_draft_accepted: usize,
     pub prompt_ms: f64,
     pub decode_ms: f64,
     /// Mean natural-log probability of the generated tokens (0 when none).

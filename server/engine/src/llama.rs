@@ -36,6 +36,8 @@ pub const PROMPT_CHUNK_TOKENS: usize = 64;
 /// that arrives meanwhile waits for the chunk in flight; 16 tokens keep that wait near 40 ms, at
 /// some cost in throughput that nobody waits for.
 pub const BACKGROUND_CHUNK_TOKENS: usize = 16;
+/// Default number of guessed tokens checked per decode (see [`LlamaOptions::draft_tokens`]).
+pub const DRAFT_MAX_TOKENS: usize = 8;
 
 /// How the model and its context are set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +60,10 @@ pub struct LlamaOptions {
     /// suggestion can differ from the one computed from scratch: off by default, where reuse is
     /// exact.
     pub kv_shift: bool,
+    /// Tokens guessed from earlier text and checked in the same decode as each generated token
+    /// (prompt-lookup decoding); 0 turns it off. Greedy output is unchanged: only guesses the
+    /// model confirms are kept.
+    pub draft_tokens: usize,
 }
 
 impl Default for LlamaOptions {
@@ -70,6 +76,7 @@ impl Default for LlamaOptions {
             main_gpu: 0,
             kv_reuse: true,
             kv_shift: false,
+            draft_tokens: DRAFT_MAX_TOKENS,
         }
     }
 }
@@ -331,7 +338,10 @@ impl Engine for LlamaEngine {
             prefix: self.options.kv_reuse,
             shift: self.options.kv_reuse && self.options.kv_shift && self.can_shift,
         };
-        session.with_dependent_mut(|model, warm| generate_in(model, warm, &tokens, request, reuse, on_piece))
+        let draft_tokens = self.options.draft_tokens;
+        session.with_dependent_mut(|model, warm| {
+            generate_in(model, warm, &tokens, request, reuse, draft_tokens, on_piece)
+        })
     }
 }
 
@@ -350,6 +360,7 @@ fn generate_in(
     tokens: &[LlamaToken],
     request: &GenerateRequest,
     reuse: Reuse,
+    draft_tokens: usize,
     on_piece: &mut dyn FnMut(&Piece) -> ControlFlow<()>,
 ) -> Result<Generation, EngineError> {
     let n_ctx = warm.context.n_ctx() as usize;
@@ -388,10 +399,20 @@ fn generate_in(
     let mut pending_logprob = 0.0f32;
     let mut logprob_sum = 0.0f32;
     let mut n_generated = 0usize;
+    let mut n_draft_accepted = 0usize;
     let mut over_budget = false;
+    // Which row of the last batch's logits predicts the next token.
+    let mut logits_row = warm.batch.n_tokens() - 1;
+    // Draft tokens the model confirmed: greedy, already in the KV cache, not yet emitted.
+    let mut verified: std::collections::VecDeque<(LlamaToken, f32)> = std::collections::VecDeque::new();
     while stop_reason.is_none() {
-        let logits = warm.context.get_logits_ith(warm.batch.n_tokens() - 1);
-        let (token, logprob) = greedy(logits);
+        let (token, logprob, in_cache) = match verified.pop_front() {
+            Some((token, logprob)) => (token, logprob, true),
+            None => {
+                let (token, logprob) = greedy(warm.context.get_logits_ith(logits_row));
+                (token, logprob, false)
+            }
+        };
         if vocab.is_eog(token) {
             stop_reason = Some(StopReason::EndOfGeneration);
             break;
@@ -430,11 +451,39 @@ fn generate_in(
             stop_reason = Some(StopReason::Cancelled);
             break;
         }
+        if in_cache {
+            continue;
+        }
+        // Decode the token together with a guess of what follows it, copied from earlier in the
+        // text; the logits tell which guessed tokens greedy decoding would have produced anyway.
+        let room = (request.max_tokens - n_generated).min(n_ctx.saturating_sub(position + 2));
+        let draft =
+            lookup_draft(&warm.sequences[seq].cached, token, draft_tokens.min(room.saturating_sub(1)));
         warm.batch.clear();
         add(&mut warm.batch, token, position, seq, true)?;
+        for (offset, guess) in draft.iter().enumerate() {
+            add(&mut warm.batch, *guess, position + 1 + offset, seq, true)?;
+        }
         decode(warm, seq)?;
         warm.sequences[seq].cached.push(token);
         position += 1;
+        let mut row = 0;
+        for guess in &draft {
+            let (predicted, logprob) = greedy(warm.context.get_logits_ith(row));
+            if predicted != *guess {
+                break;
+            }
+            warm.sequences[seq].cached.push(*guess);
+            verified.push_back((*guess, logprob));
+            position += 1;
+            row += 1;
+        }
+        if (row as usize) < draft.len() {
+            // Forget the guesses the model did not confirm.
+            let _ = warm.context.clear_kv_cache_seq(Some(seq as u32), Some(position as u32), None);
+        }
+        n_draft_accepted += row as usize;
+        logits_row = row;
     }
     let decode_ms = decode_started.elapsed().as_secs_f64() * 1e3;
     let stop_reason = stop_reason.unwrap_or(StopReason::EndOfGeneration);
@@ -445,10 +494,36 @@ fn generate_in(
         n_prompt_tokens: tokens.len(),
         n_prompt_evaluated,
         n_generated,
+        n_draft_accepted,
         prompt_ms,
         decode_ms,
         mean_logprob: if n_generated == 0 { 0.0 } else { logprob_sum / n_generated as f32 },
     })
+}
+
+/// Tokens that must match before the text after an earlier occurrence is guessed: three tokens
+/// rarely repeat by accident in code, and shorter keys guess wrong more often than they help.
+const DRAFT_KEY_TOKENS: usize = 3;
+
+/// Prompt-lookup drafting: if the last tokens (`history` + `next`) occurred earlier, the tokens
+/// that followed them there, at most `max`. Code repeats itself (names, calls, whole lines), and
+/// checking a guess costs little more than decoding one token, because decoding is bound by
+/// reading the weights, not by the number of tokens in the batch.
+fn lookup_draft(history: &[LlamaToken], next: LlamaToken, max: usize) -> Vec<LlamaToken> {
+    let n = history.len();
+    if max == 0 || n < DRAFT_KEY_TOKENS {
+        return Vec::new();
+    }
+    let key = [history[n - 2], history[n - 1], next];
+    // The most recent earlier occurrence with something after it.
+    (0..n - DRAFT_KEY_TOKENS + 1)
+        .rev()
+        .find(|&start| history[start..start + DRAFT_KEY_TOKENS] == key && start + DRAFT_KEY_TOKENS < n)
+        .map(|start| {
+            let from = start + DRAFT_KEY_TOKENS;
+            history[from..(from + max).min(n)].to_vec()
+        })
+        .unwrap_or_default()
 }
 
 /// Evaluates the batch for sequence `seq`. When the cells are full, drops other documents'
@@ -583,6 +658,19 @@ impl std::fmt::Debug for LlamaEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drafts_copy_what_followed_the_last_occurrence_of_the_key() {
+        let t = |ids: &[i32]| ids.iter().map(|&id| LlamaToken(id)).collect::<Vec<_>>();
+        let history = t(&[1, 2, 3, 4, 5, 9, 1, 2]);
+        assert_eq!(lookup_draft(&history, LlamaToken(3), 8), t(&[4, 5, 9, 1, 2]));
+        assert_eq!(lookup_draft(&history, LlamaToken(3), 2), t(&[4, 5]));
+        assert_eq!(lookup_draft(&history, LlamaToken(7), 8), t(&[]));
+        assert_eq!(lookup_draft(&history, LlamaToken(3), 0), t(&[]));
+        // The most recent occurrence wins.
+        let history = t(&[1, 2, 3, 7, 1, 2, 3, 8, 1, 2]);
+        assert_eq!(lookup_draft(&history, LlamaToken(3), 1), t(&[8]));
+    }
 
     #[test]
     fn take_utf8_waits_for_whole_characters() {

@@ -277,3 +277,26 @@ fn out_of_time_a_block_ends_at_the_next_line_break() {
         "{generation:?}"
     );
 }
+
+/// Prompt-lookup drafts change the speed, never the text: greedy output with and without them
+/// is the same on repetitive code (where drafts are confirmed) and elsewhere.
+#[test]
+fn drafts_never_change_the_suggestion() {
+    let with_drafts = LlamaEngine::load(&model_path(), "smollm2", options()).unwrap();
+    let without =
+        LlamaEngine::load(&model_path(), "smollm2", LlamaOptions { draft_tokens: 0, ..options() }).unwrap();
+    let repetitive: String =
+        (0..12).map(|index| format!("    let value_{index} = compute(value_{index}, {index});\n")).collect();
+    let prompts = [format!("// src/lib.rs\nfn main() {{\n{repetitive}    let"), RUST_PREFIX.to_owned()];
+    let mut n_confirmed = 0;
+    for prompt in &prompts {
+        let rule = StopRule::Block { max_lines: 6, indent: 0 };
+        let drafted = run(&with_drafts, &request(prompt, rule, 48));
+        let plain = run(&without, &request(prompt, rule, 48));
+        assert_eq!(drafted.text, plain.text, "{prompt:?}");
+        assert_eq!(drafted.n_generated, plain.n_generated);
+        assert_eq!(plain.n_draft_accepted, 0);
+        n_confirmed += drafted.n_draft_accepted;
+    }
+    assert!(n_confirmed > 5, "the repetitive prompt confirmed only {n_confirmed} drafted tokens");
+}

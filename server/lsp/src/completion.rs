@@ -141,11 +141,12 @@ pub fn suggest(
     };
     let generation = engine.generate(&request, &mut |_| std::ops::ControlFlow::Continue(()))?;
     tracing::debug!(
-        "suggestion: prompt built in {build_ms:.1} ms; {} of {} prompt tokens evaluated in {:.1} ms; {} tokens generated in {:.1} ms ({:?})",
+        "suggestion: prompt built in {build_ms:.1} ms; {} of {} prompt tokens evaluated in {:.1} ms; {} tokens generated ({} from drafts) in {:.1} ms ({:?})",
         generation.n_prompt_evaluated,
         generation.n_prompt_tokens,
         generation.prompt_ms,
         generation.n_generated,
+        generation.n_draft_accepted,
         generation.decode_ms,
         generation.stop_reason,
     );

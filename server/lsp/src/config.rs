@@ -42,6 +42,9 @@ pub struct ModelConfig {
     /// Also shift cached text that moved instead of re-evaluating it (faster when code above the
     /// cursor changes; suggestions may differ slightly from a fresh evaluation).
     pub kv_shift: bool,
+    /// Tokens guessed from earlier text and checked alongside each generated token (faster
+    /// suggestions where code repeats itself; the text is unchanged). 0 turns it off.
+    pub draft_tokens: usize,
 }
 
 impl Default for ModelConfig {
@@ -57,6 +60,7 @@ impl Default for ModelConfig {
             main_gpu: defaults.main_gpu,
             kv_reuse: defaults.kv_reuse,
             kv_shift: defaults.kv_shift,
+            draft_tokens: defaults.draft_tokens,
         }
     }
 }
@@ -72,6 +76,7 @@ impl ModelConfig {
             main_gpu: self.main_gpu,
             kv_reuse: self.kv_reuse,
             kv_shift: self.kv_shift,
+            draft_tokens: self.draft_tokens,
         }
     }
 }
