@@ -163,6 +163,10 @@ fn init_logging(serving: bool) {
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_ansi(false).init();
 }
 
+/// How long `exit` waits for the model to stop: one prompt chunk or generated token takes
+/// well under a second even on a slow CPU.
+const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn serve() -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -173,7 +177,13 @@ fn serve() -> anyhow::Result<ExitCode> {
         let (service, socket) = server::service();
         let stdin = tokio::io::stdin();
         let stdout = tokio::io::stdout();
-        transport::serve(stdin, stdout, service, socket).await.shutdown_received
+        let server = service.inner().clone();
+        let served = transport::serve(stdin, stdout, service, socket).await;
+        // Let llama.cpp finish its batch before the process (and llama.cpp's globals) go away.
+        if !tokio::task::block_in_place(|| server.quiesce(EXIT_GRACE)) {
+            tracing::warn!("the model was still busy {EXIT_GRACE:?} after exit; exiting anyway");
+        }
+        served.shutdown_received
     });
     // Do not wait for the runtime's stdin reader (blocked in a read): the client said exit.
     runtime.shutdown_background();

@@ -583,6 +583,16 @@ impl Server {
         }
     }
 
+    /// Stops all model work before the process exits: cancels every request and background job
+    /// and waits for the inference worker to end (a job stops within one small batch).
+    pub fn quiesce(&self, limit: std::time::Duration) -> bool {
+        for (_, cancel) in self.in_flight().drain() {
+            cancel.cancel();
+        }
+        self.cancel_background();
+        self.state.worker.stop(limit)
+    }
+
     fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<Uri, CancelFlag>> {
         self.state.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -869,6 +879,7 @@ impl LanguageServer for Server {
         for (_, cancel) in self.in_flight().drain() {
             cancel.cancel();
         }
+        self.cancel_background();
         Ok(())
     }
 

@@ -5,15 +5,24 @@
 //! inside a job is caught and reported as an error; the worker keeps running.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// What the worker thread is asked to do.
+enum Message {
+    Run(Job),
+    /// Finish the jobs queued before this and end the thread.
+    Stop,
+}
+
 #[derive(Debug, Clone)]
 pub struct InferenceWorker {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Message>,
+    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 /// Why a job gave no answer.
@@ -38,16 +47,37 @@ impl std::fmt::Display for JobError {
 
 impl InferenceWorker {
     pub fn spawn() -> InferenceWorker {
-        let (jobs, receiver) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        let (jobs, receiver) = mpsc::channel::<Message>();
+        let thread = std::thread::Builder::new()
             .name("wisp-inference".into())
             .spawn(move || {
-                for job in receiver {
-                    job();
+                for message in receiver {
+                    match message {
+                        Message::Run(job) => job(),
+                        Message::Stop => return,
+                    }
                 }
             })
             .expect("spawning the inference thread");
-        InferenceWorker { jobs }
+        InferenceWorker { jobs, thread: Arc::new(Mutex::new(Some(thread))) }
+    }
+
+    /// Ends the worker after the jobs already queued (cancel them first so they end quickly) and
+    /// waits up to `limit` for it. The process must not exit while llama.cpp is running on this
+    /// thread: exit tears down llama.cpp's globals under it.
+    pub fn stop(&self, limit: Duration) -> bool {
+        let _ = self.jobs.send(Message::Stop);
+        let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return true;
+        };
+        let deadline = std::time::Instant::now() + limit;
+        while !thread.is_finished() {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        thread.join().is_ok()
     }
 
     /// Runs `job` on the worker and waits for its result without blocking the async runtime.
@@ -62,7 +92,7 @@ impl InferenceWorker {
             // The caller may have gone (cancelled request); nothing to tell then.
             let _ = sender.send(result);
         });
-        self.jobs.send(wrapped).map_err(|_| JobError::WorkerGone)?;
+        self.jobs.send(Message::Run(wrapped)).map_err(|_| JobError::WorkerGone)?;
         receiver.await.map_err(|_| JobError::WorkerGone)?
     }
 }
@@ -86,5 +116,16 @@ mod tests {
         let result = worker.run(|| -> u32 { panic!("boom") }).await;
         assert_eq!(result, Err(JobError::Panicked("boom".into())));
         assert_eq!(worker.run(|| "still alive").await, Ok("still alive"));
+    }
+
+    #[tokio::test]
+    async fn stop_waits_for_the_running_job_and_refuses_new_ones() {
+        let worker = InferenceWorker::spawn();
+        let running = worker.run(|| std::thread::sleep(Duration::from_millis(100)));
+        let stopper = worker.clone();
+        let stopped = std::thread::spawn(move || stopper.stop(Duration::from_secs(5)));
+        assert_eq!(running.await, Ok(()));
+        assert!(stopped.join().unwrap());
+        assert_eq!(worker.run(|| 1).await, Err(JobError::WorkerGone));
     }
 }

@@ -178,3 +178,17 @@ fn exit_sent_right_behind_shutdown_still_ends_with_code_0() {
     let status = client.wait_exit(std::time::Duration::from_secs(10));
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn exit_while_the_model_is_working_still_ends_cleanly() {
+    let mut client = Client::spawn(&[]);
+    client.initialize(json!({}), json!({}));
+    client.wait_until_ready();
+    // Opening a long document starts a warm-up of its prompt (seconds of work on this machine).
+    let text: String =
+        (0..150).map(|index| format!("fn helper_{index}(x: u64) -> u64 {{ x * {index} }}\n")).collect();
+    client.open("file:///tmp/busy.rs", "rust", &text);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let status = client.shutdown_and_exit();
+    assert_eq!(status.code(), Some(0), "the process must not die under llama.cpp: {status:?}");
+}
