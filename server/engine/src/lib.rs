@@ -199,8 +199,10 @@ pub struct Generation {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// Registry models are checked (and reported with their fetch command) before loading, so
+    /// this is a file named by `model.path`: the fix is the path, or the default model.
     #[error(
-        "model file not found at {path} — run \"wisp models fetch {id}\" or set \"model.path\" to a GGUF file"
+        "model file not found at {path} — set \"model.path\" to an existing GGUF file, or remove it to use the default model (\"wisp models fetch\" downloads it)"
     )]
     ModelNotFound { path: PathBuf, id: String },
     #[error("{path} is not a GGUF model file ({why}) — point \"model.path\" at a .gguf file")]

@@ -235,9 +235,25 @@ fn complete(
     let language = LanguageRegistry::builtin().by_path(&file);
     let document = Document::new(&text, language);
     let position = Position { line: line - 1, character: col - 1 };
-    let offset = document
-        .offset(position, PositionEncoding::Utf16)
-        .with_context(|| format!("{}:{line}:{col} is not in the file", file.display()))?;
+    // The document's own message counts from 0; the command line counts from 1.
+    let offset = document.offset(position, PositionEncoding::Utf16).map_err(|_| {
+        let n_lines = document.len_lines();
+        let line_text = text.lines().nth(line as usize - 1);
+        match line_text {
+            None => anyhow::anyhow!(
+                "{}:{line}:{col} is past the end: the file has {n_lines} lines",
+                file.display()
+            ),
+            Some(content) if (col as usize) <= content.encode_utf16().count() => {
+                anyhow::anyhow!("{}:{line}:{col} falls inside a character", file.display())
+            }
+            Some(content) => anyhow::anyhow!(
+                "{}:{line}:{col} is past the end of line {line}, which has {} columns",
+                file.display(),
+                content.encode_utf16().count() + 1
+            ),
+        }
+    })?;
 
     let defaults = CompletionConfig::default();
     let settings = CompletionConfig {
