@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::stats::{ratio, RunStats};
+use crate::stats::{paired, ratio, RunStats};
 use crate::ReplayReport;
 
 /// Width of the figure-name column (characters).
@@ -59,6 +59,8 @@ fn figures() -> Vec<Figure> {
         },
         Figure { name: "cache hit rate", value: |stats| stats.cache_hit_rate, format: share },
         Figure { name: "typed-through hit rate", value: |stats| stats.typed_through_hit_rate, format: share },
+        Figure { name: "joined earlier generation", value: |stats| stats.joined_rate, format: share },
+        Figure { name: "answered by joining", value: |stats| stats.joined_hit_rate, format: share },
         Figure {
             name: "peak RSS",
             value: |stats| stats.peak_rss_bytes.map(|bytes| bytes as f64),
@@ -120,6 +122,15 @@ pub fn print(report: &ReplayReport, out: &mut dyn Write) -> std::io::Result<()> 
         }
         writeln!(out)?;
     }
+    writeln!(out)?;
+    for (name, baseline) in &baselines {
+        let Some(both) = paired(&report.wisp, baseline) else { continue };
+        writeln!(out, "keystrokes both suggested ({name}): {}", both.n)?;
+        for (figure, (wisp, base)) in [("p50", both.p50_ms), ("p95", both.p95_ms)] {
+            let r = ratio(wisp, base).map_or(UNAVAILABLE.to_owned(), |r| format!("{r:.2}x"));
+            writeln!(out, "  latency {figure}: {wisp:.0} ms vs {base:.0} ms = {r}")?;
+        }
+    }
     if !report.notes.is_empty() {
         writeln!(out)?;
         for note in &report.notes {
@@ -151,9 +162,12 @@ mod tests {
             warm_up_tokens: None,
             cache_hit_rate: Some(0.0),
             typed_through_hit_rate: None,
+            joined_rate: None,
+            joined_hit_rate: None,
             peak_rss_bytes: rss,
             wall: Duration::from_secs(3),
             startup: Duration::from_millis(500),
+            latencies_ms: vec![Some(p50), None, Some(p50 * 2.0)],
         }
     }
 
@@ -183,5 +197,7 @@ mod tests {
         assert_eq!(line("peak RSS", 1), "peak RSS — 2.00x");
         assert_eq!(line("cache hit rate", 1), "cache hit rate — —", "0 / 0 has no ratio");
         assert!(text.contains("note: a caveat"));
+        assert!(text.contains("keystrokes both suggested (wisp / llama-server): 2"), "{text}");
+        assert!(text.contains("latency p50: 100 ms vs 50 ms = 2.00x"), "{text}");
     }
 }

@@ -44,11 +44,17 @@ pub struct RunStats {
     pub cache_hit_rate: Option<f64>,
     /// Requests answered from the cache because the user typed into its suggestion.
     pub typed_through_hit_rate: Option<f64>,
+    /// Requests that waited for an earlier keystroke's generation instead of cancelling it.
+    pub joined_rate: Option<f64>,
+    /// Requests answered with the rest of the earlier generation they joined.
+    pub joined_hit_rate: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
     /// From the first session's start to the last session's end (model loading excluded).
     pub wall: Duration,
     /// From starting the process to the model being ready.
     pub startup: Duration,
+    /// Per keystroke, in replay order: its latency (ms) when its own request got a suggestion.
+    pub latencies_ms: Vec<Option<f64>>,
 }
 
 impl RunStats {
@@ -59,11 +65,14 @@ impl RunStats {
         wall: Duration,
         startup: Duration,
     ) -> RunStats {
-        let mut latencies_ms: Vec<f64> = records
+        let per_keystroke: Vec<Option<f64>> = records
             .iter()
-            .filter(|record| record.suggested)
-            .filter_map(|record| record.answered.map(|answered| (answered - record.sent).as_secs_f64() * 1e3))
+            .map(|record| {
+                let answered = record.answered.filter(|_| record.suggested)?;
+                Some((answered - record.sent).as_secs_f64() * 1e3)
+            })
             .collect();
+        let mut latencies_ms: Vec<f64> = per_keystroke.iter().flatten().copied().collect();
         latencies_ms.sort_by(f64::total_cmp);
         let suggested = records.iter().filter(|record| record.suggested).count();
         RunStats {
@@ -81,11 +90,41 @@ impl RunStats {
             warm_up_tokens: None,
             cache_hit_rate: None,
             typed_through_hit_rate: None,
+            joined_rate: None,
+            joined_hit_rate: None,
             peak_rss_bytes: None,
             wall,
             startup,
+            latencies_ms: per_keystroke,
         }
     }
+}
+
+/// Latency of two runs over the same keystrokes, counting only keystrokes that both runs
+/// answered with a suggestion: the like-for-like comparison, which the per-run percentiles are
+/// not when one run answers more (and harder) keystrokes than the other.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paired {
+    /// Keystrokes both runs answered.
+    pub n: usize,
+    pub p50_ms: (f64, f64),
+    pub p95_ms: (f64, f64),
+}
+
+/// `None` when the runs replayed different keystrokes or share no answered keystroke.
+pub fn paired(a: &RunStats, b: &RunStats) -> Option<Paired> {
+    if a.latencies_ms.len() != b.latencies_ms.len() {
+        return None;
+    }
+    let (mut left, mut right): (Vec<f64>, Vec<f64>) =
+        a.latencies_ms.iter().zip(&b.latencies_ms).filter_map(|(x, y)| Some(((*x)?, (*y)?))).unzip();
+    left.sort_by(f64::total_cmp);
+    right.sort_by(f64::total_cmp);
+    Some(Paired {
+        n: left.len(),
+        p50_ms: (percentile(&left, 50.0)?, percentile(&right, 50.0)?),
+        p95_ms: (percentile(&left, 95.0)?, percentile(&right, 95.0)?),
+    })
 }
 
 /// Nearest-rank percentile of sorted values: the smallest value with at least `p`% of the values
@@ -137,5 +176,17 @@ mod tests {
         let p50 = stats.latency_p50_ms.unwrap();
         let p99 = stats.latency_p99_ms.unwrap();
         assert!((p50 - 100.0).abs() < 1e-6 && (p99 - 300.0).abs() < 1e-6, "{p50} {p99}");
+    }
+
+    #[test]
+    fn paired_latency_counts_keystrokes_both_runs_answered() {
+        let mut a = RunStats::from_records("a", &[], Duration::ZERO, Duration::ZERO);
+        let mut b = a.clone();
+        a.latencies_ms = vec![Some(10.0), Some(20.0), None, Some(40.0)];
+        b.latencies_ms = vec![Some(100.0), None, Some(5.0), Some(80.0)];
+        let both = paired(&a, &b).unwrap();
+        assert_eq!(both, Paired { n: 2, p50_ms: (10.0, 80.0), p95_ms: (40.0, 100.0) });
+        b.latencies_ms.pop();
+        assert_eq!(paired(&a, &b), None, "different keystrokes");
     }
 }

@@ -173,6 +173,8 @@ pub struct WispMetrics {
     pub cancelled: Option<u64>,
     pub cache_exact_hits: Option<u64>,
     pub cache_typed_through_hits: Option<u64>,
+    pub joined: Option<u64>,
+    pub joined_hits: Option<u64>,
     pub prompt_tokens: Option<u64>,
     pub prompt_tokens_evaluated: Option<u64>,
     pub generated_tokens: Option<u64>,
@@ -286,6 +288,8 @@ pub fn replay(
         stats.warm_up_tokens = metrics.warm_up_tokens;
         stats.cache_hit_rate = per_request(metrics.cache_exact_hits);
         stats.typed_through_hit_rate = per_request(metrics.cache_typed_through_hits);
+        stats.joined_rate = per_request(metrics.joined);
+        stats.joined_hit_rate = per_request(metrics.joined_hits);
     }
     Ok(stats)
 }

@@ -123,6 +123,7 @@ pub fn suggest(
     settings: &CompletionConfig,
     cancel: CancelFlag,
     background: bool,
+    on_text: &mut dyn FnMut(&str),
 ) -> Result<Suggestion, EngineError> {
     let started = std::time::Instant::now();
     let built = build_prompt(engine, gathered, settings);
@@ -139,7 +140,10 @@ pub fn suggest(
         time_budget,
         background,
     };
-    let generation = engine.generate(&request, &mut |_| std::ops::ControlFlow::Continue(()))?;
+    let generation = engine.generate(&request, &mut |piece| {
+        on_text(&piece.text);
+        std::ops::ControlFlow::Continue(())
+    })?;
     tracing::debug!(
         "suggestion: prompt built in {build_ms:.1} ms; {} of {} prompt tokens evaluated in {:.1} ms; {} tokens generated ({} from drafts) in {:.1} ms ({:?})",
         generation.n_prompt_evaluated,
@@ -223,7 +227,8 @@ mod tests {
         let engine: Arc<dyn Engine> = Arc::new(ScriptedEngine::new("bar)\nmore"));
         let gathered = gather_at("fn main() {\n    foo($0)\n}");
         let settings = CompletionConfig::default();
-        let suggestion = suggest(engine.as_ref(), &gathered, &settings, CancelFlag::new(), false).unwrap();
+        let suggestion =
+            suggest(engine.as_ref(), &gathered, &settings, CancelFlag::new(), false, &mut |_| {}).unwrap();
         assert_eq!(suggestion.text, "bar");
         assert!(suggestion.prompt.render().starts_with("// src/main.rs\nfn main() {\n    foo("));
     }

@@ -98,7 +98,9 @@ pub struct CompletionConfig {
     /// Milliseconds after which generation stops at the next line end. A one-line suggestion
     /// still completes its line; a block is cut to the lines finished so far. 0 turns it off.
     pub time_budget_ms: u64,
-    /// Answer repeated and typed-through requests from earlier suggestions, without the model.
+    /// Answer repeated and typed-through requests from earlier suggestions, without the model,
+    /// and let a keystroke that agrees with the suggestion still being generated wait for it
+    /// instead of cancelling it.
     pub cache: bool,
     /// Suggestions the cache keeps.
     pub cache_entries: usize,

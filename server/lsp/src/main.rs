@@ -8,6 +8,7 @@ mod bench;
 mod cache;
 mod completion;
 mod config;
+mod flight;
 mod models;
 mod server;
 mod transport;
@@ -267,8 +268,14 @@ fn complete(
     let display_path = file.display().to_string();
     let gathered = completion::gather(&document, offset, &display_path, settings.max_lines);
     let started = Instant::now();
-    let suggestion =
-        completion::suggest(loaded.engine.as_ref(), &gathered, &settings, CancelFlag::new(), false)?;
+    let suggestion = completion::suggest(
+        loaded.engine.as_ref(),
+        &gathered,
+        &settings,
+        CancelFlag::new(),
+        false,
+        &mut |_| {},
+    )?;
     let total = started.elapsed();
     tracing::debug!("prompt:\n{}", suggestion.prompt.render());
 

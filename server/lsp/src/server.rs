@@ -22,6 +22,7 @@ use wisp_syntax::{Document, LanguageRegistry, PositionEncoding};
 use crate::cache::{self, SuggestionCache};
 use crate::completion::{self, Gathered};
 use crate::config::{self, CompletionConfig, Config, Layers};
+use crate::flight::{self, Flight, Interest};
 use crate::models;
 use crate::worker::{panic_message, InferenceWorker};
 
@@ -48,6 +49,8 @@ const TYPING_PAUSE_MS: f64 = 400.0;
 /// Weight of the newest sample in the running averages of time between keystrokes and of model
 /// latency.
 const TYPING_AVERAGE_WEIGHT: f64 = 0.3;
+/// How often a request that joined an earlier keystroke's generation checks on it.
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(2);
 
 #[derive(Clone)]
 pub struct Server {
@@ -78,6 +81,11 @@ pub struct Metrics {
     cancelled: AtomicU64,
     cache_exact_hits: AtomicU64,
     cache_typed_through_hits: AtomicU64,
+    /// Requests that waited for the generation of an earlier keystroke instead of cancelling it
+    /// (the typed characters agreed with it).
+    joined: AtomicU64,
+    /// Joining requests answered with the rest of that generation's suggestion.
+    joined_hits: AtomicU64,
     /// Prompt tokens of the generations that ran.
     prompt_tokens: AtomicU64,
     /// Prompt tokens the model evaluated for keystrokes and prefetches (the rest came from the
@@ -134,8 +142,8 @@ struct State {
     /// Configuration problems found before the client could be told (during `initialize`).
     pending_messages: Mutex<Vec<String>>,
     model: Arc<RwLock<ModelState>>,
-    /// The cancel flag of the request in flight for each document: a newer request cancels it.
-    in_flight: Mutex<HashMap<Uri, CancelFlag>>,
+    /// The latest foreground request of each document and the generation it waits on.
+    in_flight: Mutex<HashMap<Uri, Latest>>,
     /// Cancel flags of warm-ups and prefetches: any request of the user's cancels them.
     background: Mutex<Vec<CancelFlag>>,
     /// Model jobs running now.
@@ -375,44 +383,106 @@ impl Server {
         }
 
         // The user's request comes first: background work yields, and the latest request for a
-        // document cancels the one before it. Dropping this future ($/cancelRequest) cancels it.
-        let cancel = CancelFlag::new();
+        // document supersedes the one before it. Dropping this future ($/cancelRequest) cancels
+        // it. A generation still running for the previous keystroke is joined rather than
+        // cancelled when the typed characters agree with it (see `flight`).
+        let model_id = self.model_id().unwrap_or_default();
+        let request = CancelFlag::new();
+        let _cancel_on_drop = CancelOnDrop(request.clone());
         if foreground {
             self.cancel_background();
-            if let Some(previous) = self.in_flight().insert(uri.clone(), cancel.clone()) {
-                previous.cancel();
+            let joined = self.supersede(uri, &request, |latest| {
+                if !config.completion.cache {
+                    return None;
+                }
+                let flight = latest.interest.as_ref()?.flight();
+                let typed = flight.typed_since(&model_id, &gathered)?;
+                (flight.is_running() && flight.agreement(typed) != flight::Agreement::Diverged)
+                    .then(|| (Interest::new(flight), typed.to_owned()))
+            });
+            if let Some((interest, typed)) = joined {
+                Metrics::add(&metrics.joined, 1);
+                let _release = ReleaseOnDrop(Arc::clone(&interest));
+                self.follow(&interest, &typed, &request).await;
+                interest.release();
+                if request.is_cancelled() {
+                    Metrics::add(&metrics.cancelled, 1);
+                    return Ok(None);
+                }
+                if let Some(text) = interest.flight().rest_after(&typed) {
+                    Metrics::add(&metrics.joined_hits, 1);
+                    Metrics::add(&metrics.suggestions, 1);
+                    self.remember_shown(uri, &gathered, &text);
+                    return Ok(Some(text));
+                }
+            }
+        }
+        if trigger == Trigger::Automatic {
+            self.debounce(uri, &config.completion, &request).await;
+        }
+
+        let flight = Flight::new(&model_id, &gathered);
+        let interest = Interest::new(&flight);
+        let _release = ReleaseOnDrop(Arc::clone(&interest));
+        if foreground {
+            let mut in_flight = self.in_flight();
+            match in_flight.get_mut(uri) {
+                Some(latest) if latest.request.same_as(&request) => {
+                    latest.interest = Some(Arc::clone(&interest))
+                }
+                _ => request.cancel(),
             }
         } else {
-            self.state.background.lock().unwrap_or_else(|p| p.into_inner()).push(cancel.clone());
+            self.state.background.lock().unwrap_or_else(|p| p.into_inner()).push(flight.cancel.clone());
         }
-        let _cancel_on_drop = CancelOnDrop(cancel.clone());
-        if trigger == Trigger::Automatic {
-            self.debounce(uri, &config.completion, &cancel).await;
+        if request.is_cancelled() {
+            Metrics::add(&metrics.cancelled, 1);
+            return Ok(None);
         }
 
         let model_state = Arc::clone(&self.state.model);
         let busy = Arc::clone(&self.state.busy);
-        let job_cancel = cancel.clone();
+        let job_flight = Arc::clone(&flight);
         let settings = config.completion.clone();
         let job_gathered = gathered.clone();
         let outcome = self
             .state
             .worker
             .run(move || {
-                if job_cancel.is_cancelled() {
+                let flight = job_flight;
+                if flight.cancel.is_cancelled() {
                     return Ok(None);
                 }
                 let engine = ready_engine(&model_state)?;
                 let _busy = BusyGuard::enter(&busy);
-                completion::suggest(engine.as_ref(), &job_gathered, &settings, job_cancel, !foreground)
-                    .map(|suggestion| Some((suggestion, engine.model().id.clone())))
-                    .map_err(|error| error.to_string())
+                let mut on_text = |piece: &str| flight.push(piece);
+                let cancel = flight.cancel.clone();
+                completion::suggest(
+                    engine.as_ref(),
+                    &job_gathered,
+                    &settings,
+                    cancel,
+                    !foreground,
+                    &mut on_text,
+                )
+                .map(|suggestion| Some((suggestion, engine.model().id.clone())))
+                .map_err(|error| error.to_string())
             })
             .await;
+        let result = match &outcome {
+            Ok(Ok(Some((suggestion, _))))
+                if suggestion.generation.stop_reason != StopReason::Cancelled
+                    && !suggestion.text.is_empty() =>
+            {
+                Some(suggestion.text.clone())
+            }
+            _ => None,
+        };
+        flight.finish(result);
 
         if foreground {
             let mut in_flight = self.in_flight();
-            if in_flight.get(uri).is_some_and(|current| current.same_as(&cancel)) {
+            if in_flight.get(uri).is_some_and(|latest| latest.request.same_as(&request)) {
                 in_flight.remove(uri);
             }
         }
@@ -438,15 +508,14 @@ impl Server {
         if !foreground {
             Metrics::add(&metrics.prefetches, 1);
         }
-        if cancel.is_cancelled() || generation.stop_reason == StopReason::Cancelled {
+        if generation.stop_reason == StopReason::Cancelled {
             Metrics::add(&metrics.cancelled, 1);
             return Ok(None);
         }
+        // A finished suggestion answers its own cursor context even when the request was
+        // superseded: requests that joined it, and later ones, find it in the cache.
         self.with_document(uri, |open| open.anchor = Some(suggestion.window_start));
-        if suggestion.text.is_empty() {
-            return Ok(None);
-        }
-        if config.completion.cache {
+        if config.completion.cache && !suggestion.text.is_empty() {
             let mut cache = self.state.cache.lock().unwrap_or_else(|p| p.into_inner());
             cache.insert(
                 &model_id,
@@ -456,11 +525,58 @@ impl Server {
                 &suggestion.text,
             );
         }
+        if request.is_cancelled() {
+            Metrics::add(&metrics.cancelled, 1);
+            return Ok(None);
+        }
+        if suggestion.text.is_empty() {
+            return Ok(None);
+        }
         if foreground {
             Metrics::add(&metrics.suggestions, 1);
             self.remember_shown(uri, &gathered, &suggestion.text);
         }
         Ok(Some(suggestion.text))
+    }
+
+    /// Makes `request` the latest for the document, superseding the one before it. `join` sees
+    /// the previous request's entry first and may claim its generation.
+    fn supersede<T>(
+        &self,
+        uri: &Uri,
+        request: &CancelFlag,
+        join: impl FnOnce(&Latest) -> Option<(Arc<Interest>, T)>,
+    ) -> Option<(Arc<Interest>, T)> {
+        let mut in_flight = self.in_flight();
+        let joined = in_flight.get(uri).and_then(join);
+        let latest = Latest {
+            request: request.clone(),
+            interest: joined.as_ref().map(|(interest, _)| Arc::clone(interest)),
+        };
+        if let Some(previous) = in_flight.insert(uri.clone(), latest) {
+            previous.supersede();
+        }
+        joined
+    }
+
+    /// Waits while the joined generation runs and still agrees with the typed characters; stops
+    /// early when it diverges (cancelling it when no one else wants it) or `request` is superseded.
+    async fn follow(&self, interest: &Interest, typed: &str, request: &CancelFlag) {
+        let flight = interest.flight();
+        while !request.is_cancelled() && flight.is_running() {
+            if flight.agreement(typed) == flight::Agreement::Diverged {
+                interest.release();
+                return;
+            }
+            tokio::time::sleep(FOLLOW_POLL).await;
+        }
+    }
+
+    fn model_id(&self) -> Option<String> {
+        match &*self.state.model.read().unwrap_or_else(|p| p.into_inner()) {
+            ModelState::Ready(engine) => Some(engine.model().id.clone()),
+            _ => None,
+        }
     }
 
     /// An earlier suggestion that still answers this request.
@@ -586,14 +702,14 @@ impl Server {
     /// Stops all model work before the process exits: cancels every request and background job
     /// and waits for the inference worker to end (a job stops within one small batch).
     pub fn quiesce(&self, limit: std::time::Duration) -> bool {
-        for (_, cancel) in self.in_flight().drain() {
-            cancel.cancel();
+        for (_, latest) in self.in_flight().drain() {
+            latest.abort();
         }
         self.cancel_background();
         self.state.worker.stop(limit)
     }
 
-    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<Uri, CancelFlag>> {
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<Uri, Latest>> {
         self.state.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -798,6 +914,41 @@ pub struct DebugPrompt {
 
 struct CancelOnDrop(CancelFlag);
 
+struct ReleaseOnDrop(Arc<Interest>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// The latest foreground request of a document.
+struct Latest {
+    /// Set when the request is superseded or cancelled by the client.
+    request: CancelFlag,
+    /// Its claim on the generation it runs or joined.
+    interest: Option<Arc<Interest>>,
+}
+
+impl Latest {
+    /// A newer request came: this one gives up its answer and its claim on the generation, which
+    /// stops unless the newer request joined it.
+    fn supersede(&self) {
+        self.request.cancel();
+        if let Some(interest) = &self.interest {
+            interest.release();
+        }
+    }
+
+    /// Stops the request and its generation, whoever else waits on it.
+    fn abort(&self) {
+        self.supersede();
+        if let Some(interest) = &self.interest {
+            interest.flight().cancel.cancel();
+        }
+    }
+}
+
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         self.0.cancel();
@@ -876,8 +1027,8 @@ impl LanguageServer for Server {
     }
 
     async fn shutdown(&self) -> jsonrpc::Result<()> {
-        for (_, cancel) in self.in_flight().drain() {
-            cancel.cancel();
+        for (_, latest) in self.in_flight().drain() {
+            latest.abort();
         }
         self.cancel_background();
         Ok(())
@@ -916,8 +1067,8 @@ impl LanguageServer for Server {
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
         self.state.documents.lock().unwrap_or_else(|p| p.into_inner()).remove(&uri);
-        if let Some(cancel) = self.in_flight().remove(&uri) {
-            cancel.cancel();
+        if let Some(latest) = self.in_flight().remove(&uri) {
+            latest.abort();
         }
     }
 

@@ -94,3 +94,48 @@ fn issue_3_a_flood_of_keystrokes_leaves_one_generation_and_answers_the_last() {
     assert!(growth < 64 << 20, "memory grew by {} MiB during the flood", growth >> 20);
     assert_eq!(client.shutdown_and_exit().code(), Some(0));
 }
+
+#[test]
+fn issue_3_a_keystroke_that_agrees_with_the_generation_in_flight_joins_it() {
+    // Enough code above the cursor that the first request is still evaluating its (cold) prompt
+    // when the next keystroke arrives.
+    let preamble: String =
+        (0..24).map(|i| format!("fn helper_{i}(x: u32) -> u32 {{\n    x * {i} + 1\n}}\n\n")).collect();
+    let text = format!("{preamble}fn helper_24(x: u32) -> u32 {{\n    ");
+    let line = text.lines().count() as u32 - 1;
+    let uri = "file:///tmp/join.rs";
+    let settings = json!({ "completion": { "prefetch": false } });
+
+    // What the model suggests at the cursor, from a server of its own.
+    let mut reference = Client::spawn(&[]);
+    reference.initialize(settings.clone(), json!({}));
+    reference.open(uri, "rust", &text);
+    let response = reference.inline_completion(uri, line, 4);
+    let suggestion = first_item(&response).unwrap_or_else(|| panic!("{response}"))["insertText"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(reference.shutdown_and_exit().code(), Some(0));
+    let head: String = suggestion.chars().take(1).collect();
+    assert!(
+        suggestion.trim().len() > head.len(),
+        "the fixture needs a suggestion of 2+ characters: {suggestion:?}"
+    );
+
+    // Ask, then type the suggestion's first character and ask again without waiting.
+    let mut client = Client::spawn(&[]);
+    client.initialize(settings, json!({}));
+    client.wait_until_ready();
+    client.open(uri, "rust", &text);
+    let first = client.send_request("textDocument/inlineCompletion", inline_params(uri, line, 4));
+    client.notify("textDocument/didChange", change(uri, 2, line, 4, &head));
+    let column = 4 + head.encode_utf16().count() as u32;
+    let second = client.send_request("textDocument/inlineCompletion", inline_params(uri, line, column));
+    let second = client.response(second);
+    let _ = client.response(first);
+    assert_eq!(first_item(&second).unwrap()["insertText"], json!(&suggestion[head.len()..]), "{second}");
+    let metrics = client.metrics();
+    assert_eq!(metrics["joinedHits"], json!(1), "{metrics}");
+    assert_eq!(metrics["generations"], json!(1), "one model run answered both: {metrics}");
+    assert_eq!(client.shutdown_and_exit().code(), Some(0));
+}
