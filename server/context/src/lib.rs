@@ -11,6 +11,11 @@
 //! Stable material comes first and the cursor region last, so consecutive prompts share a long
 //! token prefix that the engine can keep in its KV cache.
 
+pub mod collect;
+pub mod recent;
+
+pub use collect::{collect, Chunk, ContextMode, Cursor, Origin, Snippet, Workspace};
+pub use recent::RecentEdits;
 use wisp_engine::{Prompt, PromptPart, SpecialToken};
 
 /// Bytes before the cursor that the caller hands to [`build`] at most. The token budget cuts far
@@ -28,6 +33,10 @@ pub const FIM_SUFFIX_BUDGET_PERCENT: usize = 25;
 /// moving it again. Every move changes the start of the prompt and costs a re-evaluation of
 /// the whole window; this makes moves rare (one per ~quarter budget of new code).
 pub const WINDOW_SLACK_PERCENT: usize = 25;
+/// Share of the budget kept for snippets (definitions, imports, similar code) when there are any,
+/// in percent. The window's share is fixed rather than growing into what snippets leave unused,
+/// so its start does not move with the snippets and the KV cache keeps it.
+pub const SNIPPET_BUDGET_PERCENT: usize = 30;
 
 /// Counts tokens the way the model will see them.
 pub trait TokenCounter {
@@ -55,6 +64,11 @@ pub struct CompletionInput<'a> {
     /// when it is still a line start and the text from it fits, so consecutive prompts share
     /// their beginning (and the engine's KV cache).
     pub anchor: Option<usize>,
+    /// Document byte offset where `prefix` starts (to tell which snippets of this file the window
+    /// already shows).
+    pub prefix_start: usize,
+    /// Context from [`collect`], best first.
+    pub snippets: &'a [Snippet],
 }
 
 /// Which layout the model understands.
@@ -76,9 +90,15 @@ pub struct BuiltPrompt {
     pub prefix_window_start: usize,
     /// Bytes of `input.suffix` that made it into the prompt.
     pub suffix_window_len: usize,
+    /// The snippets in the prompt, in prompt order.
+    pub snippets: Vec<Snippet>,
 }
 
 /// Builds the prompt for one completion within `budget_tokens`.
+///
+/// Layout, stable material first: snippets of other files (and of this file outside the window),
+/// each group under its path header, then this file's header, the headers of the scopes around
+/// the cursor that the window does not show, and the window ending at the cursor.
 pub fn build(
     input: &CompletionInput<'_>,
     format: PromptFormat,
@@ -87,39 +107,139 @@ pub fn build(
 ) -> BuiltPrompt {
     let header = path_header(input.path, input.line_comment);
     let n_header = counter.count_tokens(&header);
-    match format {
-        PromptFormat::Plain => {
-            let available = budget_tokens.saturating_sub(n_header);
-            let (start, n_prefix) = prefix_window(input, available, counter);
-            BuiltPrompt {
-                prompt: Prompt { parts: vec![PromptPart::Text(header + &input.prefix[start..])] },
-                n_tokens: n_header + n_prefix,
-                prefix_window_start: start,
-                suffix_window_len: 0,
-            }
-        }
+    let n_special = if format == PromptFormat::Fim { 3 } else { 0 };
+    let available = budget_tokens.saturating_sub(n_header + n_special);
+    let snippet_budget = if input.snippets.is_empty() { 0 } else { available * SNIPPET_BUDGET_PERCENT / 100 };
+    let code_budget = available - snippet_budget;
+    let (suffix_len, n_suffix) = match format {
+        PromptFormat::Plain => (0, 0),
         PromptFormat::Fim => {
-            const N_SPECIAL: usize = 3;
-            let available = budget_tokens.saturating_sub(n_header + N_SPECIAL);
-            let suffix_budget = available * FIM_SUFFIX_BUDGET_PERCENT / 100;
-            let (suffix_len, n_suffix) = head_within(input.suffix, suffix_budget, counter);
-            let (start, n_prefix) = prefix_window(input, available - n_suffix, counter);
-            BuiltPrompt {
-                prompt: Prompt {
-                    parts: vec![
-                        PromptPart::Special(SpecialToken::FimPrefix),
-                        PromptPart::Text(header + &input.prefix[start..]),
-                        PromptPart::Special(SpecialToken::FimSuffix),
-                        PromptPart::Text(input.suffix[..suffix_len].to_owned()),
-                        PromptPart::Special(SpecialToken::FimMiddle),
-                    ],
-                },
-                n_tokens: N_SPECIAL + n_header + n_prefix + n_suffix,
-                prefix_window_start: start,
-                suffix_window_len: suffix_len,
-            }
+            head_within(input.suffix, code_budget * FIM_SUFFIX_BUDGET_PERCENT / 100, counter)
+        }
+    };
+    let (start, n_prefix) = prefix_window(input, code_budget - n_suffix, counter);
+
+    let window = input.prefix_start + start..input.prefix_start + input.prefix.len() + suffix_len;
+    let context = context_text(input, &header, &window, snippet_budget + n_header, counter);
+    let code = context.text + &input.prefix[start..];
+    let n_tokens = n_special + context.n_tokens + n_prefix + n_suffix;
+    let snippets = context.snippets;
+    let parts = match format {
+        PromptFormat::Plain => vec![PromptPart::Text(code)],
+        PromptFormat::Fim => vec![
+            PromptPart::Special(SpecialToken::FimPrefix),
+            PromptPart::Text(code),
+            PromptPart::Special(SpecialToken::FimSuffix),
+            PromptPart::Text(input.suffix[..suffix_len].to_owned()),
+            PromptPart::Special(SpecialToken::FimMiddle),
+        ],
+    };
+    BuiltPrompt {
+        prompt: Prompt { parts },
+        n_tokens,
+        prefix_window_start: start,
+        suffix_window_len: suffix_len,
+        snippets,
+    }
+}
+
+/// The part of the prompt before the window: snippets, this file's path header, scope headers.
+struct Context {
+    text: String,
+    n_tokens: usize,
+    /// The snippets in it, in prompt order.
+    snippets: Vec<Snippet>,
+}
+
+/// The snippets that fit `budget` (which includes this file's `header`) rendered before the
+/// window. Snippets of this file that the `window` (document byte range) shows are left out.
+///
+/// The text is rendered and counted as a whole, and snippets are added in rank order while the
+/// real count stays within the budget, so merges across snippet boundaries never push it over.
+fn context_text(
+    input: &CompletionInput<'_>,
+    header: &str,
+    window: &std::ops::Range<usize>,
+    budget: usize,
+    counter: &dyn TokenCounter,
+) -> Context {
+    let visible = |snippet: &Snippet| {
+        snippet.range.as_ref().is_some_and(|range| range.start < window.end && window.start < range.end)
+    };
+    let mut chosen: Vec<&Snippet> = Vec::new();
+    let n_header = counter.count_tokens(header);
+    let mut best = Context { text: header.to_owned(), n_tokens: n_header, snippets: Vec::new() };
+    for snippet in input.snippets.iter().filter(|snippet| !visible(snippet)) {
+        chosen.push(snippet);
+        let ordered = context_order(input, &chosen);
+        let text = render_context(input, header, &ordered);
+        let n_tokens = counter.count_tokens(&text);
+        if n_tokens <= budget {
+            best = Context { text, n_tokens, snippets: ordered.into_iter().cloned().collect() };
+        } else {
+            chosen.pop();
         }
     }
+    best
+}
+
+/// Snippets in prompt order: other files' groups (the best group last, nearest the code), then
+/// this file's definitions, then its enclosing scopes (outermost first).
+fn context_order<'s>(input: &CompletionInput<'_>, chosen: &[&'s Snippet]) -> Vec<&'s Snippet> {
+    let mut paths: Vec<&str> = Vec::new();
+    for snippet in chosen {
+        if snippet.path != input.path && !paths.contains(&snippet.path.as_str()) {
+            paths.push(&snippet.path);
+        }
+    }
+    paths.reverse();
+    let mut ordered: Vec<&Snippet> = Vec::new();
+    for path in &paths {
+        ordered.extend(chosen.iter().filter(|snippet| snippet.path == *path));
+    }
+    let own = |scope: bool| {
+        chosen.iter().filter(move |snippet| {
+            snippet.path == input.path && (snippet.origin == Origin::EnclosingScope) == scope
+        })
+    };
+    let mut definitions: Vec<&Snippet> = own(false).copied().collect();
+    definitions.sort_by_key(|snippet| snippet.range.as_ref().map_or(0, |range| range.start));
+    ordered.extend(definitions);
+    let mut scopes: Vec<&Snippet> = own(true).copied().collect();
+    scopes.sort_by_key(|snippet| snippet.range.as_ref().map_or(0, |range| range.start));
+    ordered.extend(scopes);
+    ordered
+}
+
+/// Each other file's snippets under its path header, this file's definitions from outside the
+/// window under a header of their own, then this file's header for the window followed by the
+/// headers of the enclosing scopes.
+fn render_context(input: &CompletionInput<'_>, header: &str, ordered: &[&Snippet]) -> String {
+    let mut text = String::new();
+    let mut current_path: Option<&str> = None;
+    let mut scopes = String::new();
+    for snippet in ordered {
+        if snippet.path == input.path && snippet.origin == Origin::EnclosingScope {
+            scopes.push_str(&snippet.text);
+            scopes.push('\n');
+            continue;
+        }
+        if current_path != Some(snippet.path.as_str()) {
+            if current_path.is_some() {
+                text.push('\n');
+            }
+            text.push_str(&path_header(&snippet.path, input.line_comment));
+            current_path = Some(&snippet.path);
+        }
+        text.push_str(&snippet.text);
+        text.push('\n');
+    }
+    if current_path.is_some() {
+        text.push('\n');
+    }
+    text.push_str(header);
+    text.push_str(&scopes);
+    text
 }
 
 fn path_header(path: &str, line_comment: Option<&str>) -> String {
@@ -228,8 +348,15 @@ mod tests {
 
     fn check(fixture: &str, format: PromptFormat, budget: usize, expect: Expect) {
         let (prefix, suffix) = fixture.split_once("$0").expect("fixture has a $0 cursor");
-        let input =
-            CompletionInput { path: "src/lib.rs", line_comment: Some("//"), prefix, suffix, anchor: None };
+        let input = CompletionInput {
+            path: "src/lib.rs",
+            line_comment: Some("//"),
+            prefix,
+            suffix,
+            anchor: None,
+            prefix_start: 0,
+            snippets: &[],
+        };
         let built = build(&input, format, budget, &words);
         assert!(built.n_tokens <= budget, "{} tokens over a budget of {budget}", built.n_tokens);
         let n_real: usize = built
@@ -304,7 +431,15 @@ mod tests {
         let suffix_lines = "x\n".repeat(50);
         let fixture = format!("fn f() {{\n$0{suffix_lines}");
         let (prefix, suffix) = fixture.split_once("$0").unwrap();
-        let input = CompletionInput { path: "a.rs", line_comment: Some("//"), prefix, suffix, anchor: None };
+        let input = CompletionInput {
+            path: "a.rs",
+            line_comment: Some("//"),
+            prefix,
+            suffix,
+            anchor: None,
+            prefix_start: 0,
+            snippets: &[],
+        };
         let built = build(&input, PromptFormat::Fim, 40, &words);
         assert!(built.n_tokens <= 40);
         // 40 - header(3) - 3 special = 34 available; 25% = 8 tokens = 4 lines of "x\n".
@@ -322,6 +457,8 @@ mod tests {
             prefix,
             suffix: "",
             anchor,
+            prefix_start: 0,
+            snippets: &[],
         };
         let text: &'static str = Box::leak(lines.into_boxed_str());
         // Budget 23 = header 3 + 20 for the prefix: 10 lines fit.
@@ -353,6 +490,8 @@ mod tests {
                     prefix: &text[..cursor],
                     suffix: &text[cursor..],
                     anchor: None,
+                    prefix_start: 0,
+                    snippets: &[],
                 };
                 for format in [PromptFormat::Plain, PromptFormat::Fim] {
                     let built = build(&input, format, budget, &words);

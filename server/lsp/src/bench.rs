@@ -52,6 +52,8 @@ pub fn run(bench: &EngineBench, out: &mut dyn std::io::Write) -> anyhow::Result<
         prefix: &text,
         suffix: "",
         anchor: None,
+        prefix_start: 0,
+        snippets: &[],
     };
     let counter = |text: &str| engine.count_tokens(text);
     // Cut from the front of the file: the budget keeps the tail, so hand it only the head.

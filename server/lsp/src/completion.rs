@@ -1,7 +1,10 @@
 //! One suggestion at a cursor: gather the text around it, build the prompt, run the engine, clean
 //! the result. Nothing here knows LSP; the handlers and the `complete` command both call it.
 
-use wisp_context::{BuiltPrompt, CompletionInput, PromptFormat, MAX_PREFIX_BYTES, MAX_SUFFIX_BYTES};
+use wisp_context::{
+    BuiltPrompt, Chunk, CompletionInput, ContextMode, Cursor, PromptFormat, Snippet, Workspace,
+    MAX_PREFIX_BYTES, MAX_SUFFIX_BYTES,
+};
 use wisp_engine::{
     indentation, CancelFlag, Engine, EngineError, GenerateRequest, Generation, Prompt, StopRule,
 };
@@ -31,6 +34,8 @@ pub struct Gathered {
     pub document_key: u64,
     /// Document byte offset where the previous prompt's window started, if known.
     pub anchor: Option<usize>,
+    /// Context beyond the window, best first (see [`context`]).
+    pub snippets: Vec<Snippet>,
 }
 
 /// Collects what a suggestion at byte `offset` needs. Cost is bounded by the window sizes, not by
@@ -55,8 +60,75 @@ pub fn gather(document: &Document, offset: usize, path: &str, max_lines: usize) 
         offset,
         document_key: document_key(path),
         anchor: None,
+        snippets: Vec::new(),
     }
 }
+
+/// The snippets for a cursor in `document` (see `wisp_context::collect`).
+pub fn context(
+    document: &Document,
+    offset: usize,
+    path: &str,
+    workspace: &Workspace<'_>,
+    mode: ContextMode,
+) -> Vec<Snippet> {
+    if mode == ContextMode::None {
+        return Vec::new();
+    }
+    let (Some(language), Some(tree)) = (document.language(), document.tree()) else { return Vec::new() };
+    let source = document.slice(0..document.len_bytes());
+    let tags = wisp_syntax::tags::extract(language, tree, &source);
+    let cursor = Cursor { path, source: &source, offset, tags: &tags };
+    wisp_context::collect(&cursor, workspace, mode)
+}
+
+/// The most recent chunks of other open documents, for similarity search.
+pub fn open_chunks<'d>(documents: impl Iterator<Item = (&'d str, &'d Document)>) -> Vec<Chunk> {
+    documents
+        .take(MAX_OPEN_DOCUMENTS)
+        .map(|(path, document)| {
+            let end = char_floor(document, document.len_bytes().min(MAX_OPEN_DOCUMENT_BYTES));
+            Chunk { path: path.to_owned(), text: document.slice(0..end) }
+        })
+        .collect()
+}
+
+/// What identifies the scope around the cursor — the first lines of its top-level item and of
+/// the innermost function or method around it — for keeping context while the cursor stays in
+/// it. `None` at the top level or without a syntax tree.
+pub fn scope_key(document: &Document, offset: usize) -> Option<String> {
+    let tree = document.tree()?;
+    let mut node = tree.root_node().descendant_for_byte_range(offset, offset)?;
+    let first_line = |node: &wisp_syntax::tree_sitter::Node<'_>| {
+        let row = node.start_position().row as u32;
+        let start = document
+            .offset_clamped(wisp_syntax::Position { line: row, character: 0 }, PositionEncoding::Utf8);
+        let end = document
+            .offset_clamped(wisp_syntax::Position { line: row, character: u32::MAX }, PositionEncoding::Utf8);
+        document.slice(start..end.max(start))
+    };
+    let mut function = None;
+    let mut top = None;
+    while let Some(parent) = node.parent() {
+        if function.is_none() && (node.kind().contains("function") || node.kind().contains("method")) {
+            function = Some(first_line(&node));
+        }
+        if parent.parent().is_none() {
+            top = Some(first_line(&node));
+        }
+        node = parent;
+    }
+    let top = top?;
+    Some(match function {
+        Some(function) => format!("{top}\n{function}"),
+        None => top,
+    })
+}
+
+/// Other open documents searched for similar code, at most.
+pub const MAX_OPEN_DOCUMENTS: usize = 8;
+/// Bytes of each open document searched (from its start): bounds the cost per request.
+pub const MAX_OPEN_DOCUMENT_BYTES: usize = 32 * 1024;
 
 /// A stable key for a document path.
 pub fn document_key(path: &str) -> u64 {
@@ -67,7 +139,7 @@ pub fn document_key(path: &str) -> u64 {
 }
 
 /// Rounds a byte offset down to a character boundary of the document.
-fn char_floor(document: &Document, offset: usize) -> usize {
+pub fn char_floor(document: &Document, offset: usize) -> usize {
     let text = document.text();
     text.char_to_byte(text.byte_to_char(offset.min(text.len_bytes())))
 }
@@ -99,6 +171,8 @@ pub struct Suggestion {
     pub generation: Generation,
     /// Document byte offset where the prompt's prefix window started (the next anchor).
     pub window_start: usize,
+    /// The snippets the prompt holds, in prompt order.
+    pub snippets: Vec<Snippet>,
 }
 
 /// The prompt for a gathered cursor, in the layout the model understands, within the budget.
@@ -111,6 +185,8 @@ pub fn build_prompt(engine: &dyn Engine, gathered: &Gathered, settings: &Complet
         prefix: &gathered.prefix,
         suffix: &gathered.suffix,
         anchor,
+        prefix_start: gathered.prefix_start,
+        snippets: &gathered.snippets,
     };
     let counter = |text: &str| engine.count_tokens(text);
     wisp_context::build(&input, format, settings.prompt_tokens, &counter)
@@ -157,7 +233,7 @@ pub fn suggest(
     let surroundings = wisp_guard::Surroundings { line_after_cursor: &gathered.line_after_cursor };
     let text = wisp_guard::run(&generation.text, &surroundings);
     let text = if text.trim().is_empty() { String::new() } else { text };
-    Ok(Suggestion { text, prompt: request.prompt, generation, window_start })
+    Ok(Suggestion { text, prompt: request.prompt, generation, window_start, snippets: built.snippets })
 }
 
 /// Evaluates the prompt for a cursor without generating, so the next real request at or after

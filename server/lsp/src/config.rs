@@ -17,6 +17,46 @@ pub const CONFIG_FILE_NAME: &str = "wisp.toml";
 pub struct Config {
     pub model: ModelConfig,
     pub completion: CompletionConfig,
+    pub context: ContextConfig,
+}
+
+/// Where prompts get context beyond the code around the cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContextConfig {
+    /// "none" (the code around the cursor only), "file" (plus this file's enclosing scopes and
+    /// definitions outside the window) or "full" (plus the workspace index, imported files, open
+    /// documents and recent edits).
+    pub mode: ContextModeSetting,
+    /// Index the workspace folder in the background (definitions and imports of every source
+    /// file not ignored by `.gitignore` or `.wispignore`).
+    pub index: bool,
+}
+
+impl Default for ContextConfig {
+    fn default() -> ContextConfig {
+        ContextConfig { mode: ContextModeSetting::Full, index: true }
+    }
+}
+
+/// `context.mode` as written in configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ContextModeSetting {
+    None,
+    File,
+    #[default]
+    Full,
+}
+
+impl From<ContextModeSetting> for wisp_context::ContextMode {
+    fn from(setting: ContextModeSetting) -> wisp_context::ContextMode {
+        match setting {
+            ContextModeSetting::None => wisp_context::ContextMode::None,
+            ContextModeSetting::File => wisp_context::ContextMode::File,
+            ContextModeSetting::Full => wisp_context::ContextMode::Full,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

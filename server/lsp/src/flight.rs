@@ -187,6 +187,7 @@ mod tests {
             offset: prefix.len(),
             document_key: 7,
             anchor: None,
+            snippets: Vec::new(),
         }
     }
 

@@ -59,6 +59,16 @@ enum Command {
         /// CPU threads (default: the number of cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// Context beyond the code around the cursor: none, file or full (the workspace index).
+        #[arg(long, default_value = "full")]
+        context: wisp_context::ContextMode,
+        /// The workspace folder to index (default: the nearest folder above the file holding
+        /// `.git`, else the file's folder).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Print the prompt and where each snippet in it came from (to stderr).
+        #[arg(long)]
+        explain: bool,
     },
     /// Benchmarks, reported as ratios against a baseline measured in the same run.
     Bench {
@@ -140,8 +150,19 @@ fn main() -> ExitCode {
     init_logging(matches!(cli.command, None | Some(Command::Serve)));
     let result = match cli.command {
         None | Some(Command::Serve) => serve(),
-        Some(Command::Complete { location, model, max_tokens, prompt_tokens, threads }) => {
-            complete(&location, model.as_deref(), max_tokens, prompt_tokens, threads)
+        Some(Command::Complete {
+            location,
+            model,
+            max_tokens,
+            prompt_tokens,
+            threads,
+            context,
+            root,
+            explain,
+        }) => {
+            let options =
+                CompleteOptions { model, max_tokens, prompt_tokens, threads, context, root, explain };
+            complete(&location, &options)
         }
         Some(Command::Models { command }) => models_command(command),
         Some(Command::Bench { command }) => bench_command(command),
@@ -224,13 +245,30 @@ fn looks_like_path(value: &str) -> bool {
     value.contains('/') || value.ends_with(".gguf") || Path::new(value).is_file()
 }
 
-fn complete(
-    location: &str,
-    model: Option<&str>,
+/// `wisp complete`'s options.
+struct CompleteOptions {
+    model: Option<String>,
     max_tokens: Option<usize>,
     prompt_tokens: Option<usize>,
     threads: Option<usize>,
-) -> anyhow::Result<ExitCode> {
+    context: wisp_context::ContextMode,
+    root: Option<PathBuf>,
+    explain: bool,
+}
+
+/// The nearest folder above `file` that holds `.git`, else the file's folder.
+fn workspace_root(file: &std::path::Path) -> PathBuf {
+    let file = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
+    let folder = file.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    folder
+        .ancestors()
+        .find(|dir| dir.join(".git").exists())
+        .map_or(folder.clone(), std::path::Path::to_path_buf)
+}
+
+fn complete(location: &str, options: &CompleteOptions) -> anyhow::Result<ExitCode> {
+    let CompleteOptions { max_tokens, prompt_tokens, threads, .. } = *options;
+    let model = options.model.as_deref();
     let (file, line, col) = parse_location(location)?;
     let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let language = LanguageRegistry::builtin().by_path(&file);
@@ -265,8 +303,32 @@ fn complete(
     let mut model_config = model_config_for(model, threads);
     model_config.n_ctx = model_config.n_ctx.max(settings.prompt_tokens + settings.max_tokens + 64);
     let loaded = models::load(&model_config).map_err(anyhow::Error::msg)?;
-    let display_path = file.display().to_string();
-    let gathered = completion::gather(&document, offset, &display_path, settings.max_lines);
+    let root = options.root.clone().unwrap_or_else(|| workspace_root(&file));
+    let canonical = file.canonicalize().unwrap_or_else(|_| file.clone());
+    let display_path =
+        wisp_syntax::index::relative_path(&root, &canonical).unwrap_or_else(|| file.display().to_string());
+    let mut gathered = completion::gather(&document, offset, &display_path, settings.max_lines);
+    let index = if options.context == wisp_context::ContextMode::Full {
+        let registry = LanguageRegistry::builtin();
+        let (index, report) =
+            wisp_syntax::index::index_workspace(&root, &registry, &mut |_, _| {}, &|| false);
+        if options.explain {
+            let stats = index.stats();
+            eprintln!(
+                "indexed {} ({} files, {} lines, {} definitions) in {:.0} ms",
+                root.display(),
+                stats.n_files,
+                stats.n_lines,
+                stats.n_definitions,
+                report.elapsed.as_secs_f64() * 1e3
+            );
+        }
+        Some(index)
+    } else {
+        None
+    };
+    let workspace = wisp_context::Workspace { index: index.as_ref(), open: &[], recent: &[] };
+    gathered.snippets = completion::context(&document, offset, &display_path, &workspace, options.context);
     let started = Instant::now();
     let suggestion = completion::suggest(
         loaded.engine.as_ref(),
@@ -278,6 +340,17 @@ fn complete(
     )?;
     let total = started.elapsed();
     tracing::debug!("prompt:\n{}", suggestion.prompt.render());
+    if options.explain {
+        eprintln!("context ({:?}): {} snippets in the prompt", options.context, suggestion.snippets.len());
+        for snippet in &suggestion.snippets {
+            eprintln!("  {} — {} ({} lines)", snippet.path, snippet.origin, snippet.text.lines().count());
+        }
+        eprintln!(
+            "prompt ({} tokens):\n{}\n--- end of prompt ---",
+            suggestion.generation.n_prompt_tokens,
+            suggestion.prompt.render()
+        );
+    }
 
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{}", suggestion.text)?;

@@ -16,7 +16,9 @@ use tower_lsp_server::jsonrpc::{self, ErrorCode};
 use tower_lsp_server::ls_types::notification::Notification;
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService};
+use wisp_context::RecentEdits;
 use wisp_engine::{CancelFlag, Engine, StopReason};
+use wisp_syntax::index::WorkspaceIndex;
 use wisp_syntax::{Document, LanguageRegistry, PositionEncoding};
 
 use crate::cache::{self, SuggestionCache};
@@ -49,6 +51,12 @@ const TYPING_PAUSE_MS: f64 = 400.0;
 /// Weight of the newest sample in the running averages of time between keystrokes and of model
 /// latency.
 const TYPING_AVERAGE_WEIGHT: f64 = 0.3;
+/// How long the client may take to accept a progress token before indexing goes on without it.
+const PROGRESS_CREATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often indexing progress is reported to the client.
+const INDEX_PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+/// Bytes around an edit copied for the recent-edits buffer (it keeps a few lines of them).
+const RECENT_WINDOW_BYTES: usize = 2048;
 /// How often a request that joined an earlier keystroke's generation checks on it.
 const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(2);
 
@@ -100,6 +108,17 @@ pub struct Metrics {
     debounce_ms: AtomicU64,
     prefetches: AtomicU64,
     warm_ups: AtomicU64,
+    /// Times context snippets were collected (the rest reused a document's previous ones).
+    context_collections: AtomicU64,
+    /// Microseconds spent collecting them, in all.
+    context_us: AtomicU64,
+    /// Source files in the workspace index.
+    indexed_files: AtomicU64,
+    indexed_lines: AtomicU64,
+    /// Milliseconds the initial indexing took.
+    index_ms: AtomicU64,
+    /// Approximate bytes the index holds.
+    index_bytes: AtomicU64,
 }
 
 impl Metrics {
@@ -152,6 +171,22 @@ struct State {
     model_latency_ms: Mutex<f64>,
     cache: Mutex<SuggestionCache>,
     metrics: Metrics,
+    /// Definitions and imports of the workspace's source files.
+    index: RwLock<WorkspaceIndex>,
+    /// Chunks around the latest edits, across documents.
+    recent: Mutex<RecentEdits>,
+    /// The client shows `$/progress` (window.workDoneProgress) and registers file watchers.
+    client_progress: std::sync::atomic::AtomicBool,
+    client_watches_files: std::sync::atomic::AtomicBool,
+    /// Set on shutdown: background work (indexing) stops.
+    stopping: std::sync::atomic::AtomicBool,
+}
+
+/// The snippets last collected for a document, kept while the cursor stays in the same scope.
+struct StickyContext {
+    mode: wisp_context::ContextMode,
+    scope_key: Option<String>,
+    snippets: Vec<wisp_context::Snippet>,
 }
 
 struct OpenDocument {
@@ -168,6 +203,7 @@ struct OpenDocument {
     /// Running average of the milliseconds between changes while typing.
     typing_interval_ms: f64,
     shown: Option<Shown>,
+    context: Mutex<Option<StickyContext>>,
 }
 
 impl OpenDocument {
@@ -181,6 +217,7 @@ impl OpenDocument {
             last_interval_ms: f64::INFINITY,
             typing_interval_ms: TYPING_PAUSE_MS,
             shown: None,
+            context: Mutex::default(),
         }
     }
 }
@@ -231,6 +268,11 @@ impl Server {
             model_latency_ms: Mutex::new(0.0),
             cache: Mutex::new(SuggestionCache::new(CompletionConfig::default().cache_entries)),
             metrics: Metrics::default(),
+            index: RwLock::default(),
+            recent: Mutex::default(),
+            client_progress: Default::default(),
+            client_watches_files: Default::default(),
+            stopping: Default::default(),
         };
         Server { client, state: Arc::new(state) }
     }
@@ -289,7 +331,7 @@ impl Server {
     }
 
     /// Reads what a suggestion at `position` needs, synchronously, under the documents lock.
-    fn gather(&self, uri: &Uri, position: Position) -> jsonrpc::Result<Gathered> {
+    fn gather(&self, uri: &Uri, position: Position, refresh_context: bool) -> jsonrpc::Result<Gathered> {
         let encoding = *self.state.encoding.read().unwrap_or_else(|p| p.into_inner());
         let max_lines = self.config().completion.max_lines;
         let documents = self.state.documents.lock().unwrap_or_else(|p| p.into_inner());
@@ -334,9 +376,12 @@ impl Server {
                 ),
             )
         })?;
+        let config = self.config();
+        let mode = wisp_context::ContextMode::from(config.context.mode);
         catch_unwind(AssertUnwindSafe(|| {
             let mut gathered = completion::gather(&open.document, offset, &open.display_path, max_lines);
             gathered.anchor = open.anchor;
+            gathered.snippets = self.context_for(&documents, uri, offset, mode, refresh_context);
             gathered
         }))
         .map_err(|panic| {
@@ -345,6 +390,168 @@ impl Server {
                 format!("internal error while reading the document: {}", panic_message(&panic)),
             )
         })
+    }
+
+    /// Indexes the workspace folder in the background, reporting `$/progress` to clients that
+    /// show it, and then asks the client to report file changes.
+    async fn index_workspace(self) {
+        let Some(root) = self.state.root.read().unwrap_or_else(|p| p.into_inner()).clone() else { return };
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<(usize, usize)>();
+        let languages = self.state.languages.clone();
+        let walk_root = root.clone();
+        let server = self.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            let mut last_report = std::time::Instant::now();
+            let mut progress = |done: usize, total: usize| {
+                if last_report.elapsed() >= INDEX_PROGRESS_INTERVAL || done == total {
+                    last_report = std::time::Instant::now();
+                    let _ = sender.send((done, total));
+                }
+            };
+            let cancelled = || server.state.stopping.load(Ordering::Relaxed);
+            wisp_syntax::index::index_workspace(&walk_root, &languages, &mut progress, &cancelled)
+        });
+        let progress = if self.state.client_progress.load(Ordering::Relaxed) {
+            let token = ProgressToken::String("wisp/index".into());
+            let created = tokio::time::timeout(
+                PROGRESS_CREATE_TIMEOUT,
+                self.client.create_work_done_progress(token.clone()),
+            );
+            match created.await {
+                Ok(Ok(())) => {
+                    Some(self.client.progress(token, "Wisp: indexing").with_percentage(0).begin().await)
+                }
+                _ => None,
+            }
+        } else {
+            None
+        };
+        while let Some((done, total)) = receiver.recv().await {
+            if let Some(progress) = &progress {
+                let percentage = (done * 100).checked_div(total).unwrap_or(100) as u32;
+                progress.report_with_message(format!("{done}/{total} files"), percentage).await;
+            }
+        }
+        let Ok((index, report)) = job.await else {
+            tracing::error!("indexing {} failed; completions use open documents only", root.display());
+            return;
+        };
+        let stats = index.stats();
+        {
+            // Files opened or saved during the walk are newer in the editor than on disk.
+            let mut shared = self.state.index.write().unwrap_or_else(|p| p.into_inner());
+            let newer: Vec<_> = shared.files().cloned().collect();
+            *shared = index;
+            for file in newer {
+                shared.insert(file);
+            }
+        }
+        let metrics = &self.state.metrics;
+        metrics.indexed_files.store(stats.n_files as u64, Ordering::Relaxed);
+        metrics.indexed_lines.store(stats.n_lines as u64, Ordering::Relaxed);
+        metrics.index_ms.store(report.elapsed.as_millis() as u64, Ordering::Relaxed);
+        metrics.index_bytes.store(stats.heap_bytes as u64, Ordering::Relaxed);
+        let message = format!(
+            "indexed {} files ({} lines, {} definitions) in {:.1} s; {} skipped, {} walk errors",
+            stats.n_files,
+            stats.n_lines,
+            stats.n_definitions,
+            report.elapsed.as_secs_f64(),
+            report.skipped.values().sum::<usize>(),
+            report.errors.len()
+        );
+        tracing::info!("{message}");
+        if let Some(progress) = progress {
+            progress.finish_with_message(message).await;
+        }
+        if self.state.client_watches_files.load(Ordering::Relaxed) {
+            let options = DidChangeWatchedFilesRegistrationOptions {
+                watchers: vec![FileSystemWatcher {
+                    glob_pattern: GlobPattern::String("**/*".into()),
+                    kind: None,
+                }],
+            };
+            let registration = Registration {
+                id: "wisp/watch".into(),
+                method: "workspace/didChangeWatchedFiles".into(),
+                register_options: serde_json::to_value(options).ok(),
+            };
+            if let Err(why) = self.client.register_capability(vec![registration]).await {
+                tracing::warn!("the client refused file watching ({why}); the index follows saves only");
+            }
+        }
+    }
+
+    /// Re-indexes an open document from its text (on save).
+    fn reindex_open(&self, uri: &Uri) {
+        let documents = self.state.documents.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(open) = documents.get(uri) else { return };
+        let Some(language) = open.document.language() else { return };
+        if open.binary || open.document.len_bytes() as u64 > wisp_syntax::index::MAX_INDEXED_FILE_BYTES {
+            return;
+        }
+        let Some(root) = self.state.root.read().unwrap_or_else(|p| p.into_inner()).clone() else { return };
+        let Some(path) = uri.to_file_path() else { return };
+        let Some(relative) = wisp_syntax::index::relative_path(&root, &path) else { return };
+        let text = open.document.slice(0..open.document.len_bytes());
+        self.state.index.write().unwrap_or_else(|p| p.into_inner()).update(&relative, language, &text);
+    }
+
+    /// Re-reads a file of the workspace into the index, or drops it (deleted, no longer a source
+    /// file, or ignored).
+    fn reindex_path(&self, path: &std::path::Path, deleted: bool) {
+        if !self.config().context.index {
+            return;
+        }
+        let Some(root) = self.state.root.read().unwrap_or_else(|p| p.into_inner()).clone() else { return };
+        let Some(relative) = wisp_syntax::index::relative_path(&root, path) else { return };
+        let language = self.state.languages.by_path(path);
+        let ignored = wisp_syntax::index::is_ignored(&root, path);
+        let source = match (deleted || ignored, &language) {
+            (false, Some(_)) => wisp_syntax::index::read_source(path).ok(),
+            _ => None,
+        };
+        let mut index = self.state.index.write().unwrap_or_else(|p| p.into_inner());
+        match (source, language) {
+            (Some(source), Some(language)) => index.update(&relative, &language, &source),
+            _ => index.remove(&relative),
+        }
+    }
+
+    /// The snippets for a cursor. They stay the same while the cursor stays in the same scope:
+    /// snippets come before the code in the prompt, so changing them costs re-evaluating the
+    /// whole window (seconds on a CPU). They are collected afresh when the cursor enters another
+    /// scope, and when `refresh` (the user asked for a suggestion).
+    fn context_for(
+        &self,
+        documents: &HashMap<Uri, OpenDocument>,
+        uri: &Uri,
+        offset: usize,
+        mode: wisp_context::ContextMode,
+        refresh: bool,
+    ) -> Vec<wisp_context::Snippet> {
+        let Some(open) = documents.get(uri) else { return Vec::new() };
+        let scope_key = completion::scope_key(&open.document, offset);
+        let mut sticky = open.context.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(previous) = sticky.as_ref() {
+            if !refresh && previous.mode == mode && previous.scope_key == scope_key {
+                return previous.snippets.clone();
+            }
+        }
+        let started = std::time::Instant::now();
+        let others = documents
+            .iter()
+            .filter(|(other, _)| *other != uri)
+            .map(|(_, other)| (other.display_path.as_str(), &other.document));
+        let open_chunks = completion::open_chunks(others);
+        let recent = self.state.recent.lock().unwrap_or_else(|p| p.into_inner()).chunks();
+        let index = self.state.index.read().unwrap_or_else(|p| p.into_inner());
+        let workspace = wisp_context::Workspace { index: Some(&index), open: &open_chunks, recent: &recent };
+        let snippets = completion::context(&open.document, offset, &open.display_path, &workspace, mode);
+        Metrics::add(&self.state.metrics.context_collections, 1);
+        Metrics::add(&self.state.metrics.context_us, started.elapsed().as_micros() as u64);
+        *sticky = Some(StickyContext { mode, scope_key, snippets: snippets.clone() });
+        snippets
     }
 
     /// The suggestion at a position, or None when there is nothing to show (disabled, superseded,
@@ -359,7 +566,7 @@ impl Server {
         if !config.completion.enabled {
             return Ok(None);
         }
-        let gathered = self.gather(uri, position)?;
+        let gathered = self.gather(uri, position, trigger == Trigger::Invoked)?;
         self.suggest_gathered(uri, gathered, trigger, &config).await
     }
 
@@ -655,7 +862,7 @@ impl Server {
     /// request the editor sends next is answered at once.
     async fn prefetch(self, uri: Uri, position: Position) {
         let config = self.config();
-        if let Ok(gathered) = self.gather(&uri, position) {
+        if let Ok(gathered) = self.gather(&uri, position, false) {
             let _ = self.suggest_gathered(&uri, gathered, Trigger::Prefetch, &config).await;
         }
     }
@@ -670,7 +877,8 @@ impl Server {
         else {
             return;
         };
-        let Ok(gathered) = self.gather(&uri, Position { line: end.line, character: end.character }) else {
+        let Ok(gathered) = self.gather(&uri, Position { line: end.line, character: end.character }, false)
+        else {
             return;
         };
         let cancel = CancelFlag::new();
@@ -702,6 +910,7 @@ impl Server {
     /// Stops all model work before the process exits: cancels every request and background job
     /// and waits for the inference worker to end (a job stops within one small batch).
     pub fn quiesce(&self, limit: std::time::Duration) -> bool {
+        self.state.stopping.store(true, Ordering::Relaxed);
         for (_, latest) in self.in_flight().drain() {
             latest.abort();
         }
@@ -745,7 +954,7 @@ impl Server {
 
     /// `wisp/debugPrompt`: "why did it suggest that?" — the prompt, without running the model.
     async fn debug_prompt(&self, params: TextDocumentPositionParams) -> jsonrpc::Result<DebugPrompt> {
-        let gathered = self.gather(&params.text_document.uri, params.position)?;
+        let gathered = self.gather(&params.text_document.uri, params.position, false)?;
         let settings = self.config().completion;
         let model_state = Arc::clone(&self.state.model);
         let outcome = self
@@ -760,6 +969,15 @@ impl Server {
                     n_tokens: built.n_tokens,
                     budget_tokens: settings.prompt_tokens,
                     model: engine.model().id.clone(),
+                    snippets: built
+                        .snippets
+                        .iter()
+                        .map(|snippet| DebugSnippet {
+                            path: snippet.path.clone(),
+                            origin: snippet.origin.to_string(),
+                            text: snippet.text.clone(),
+                        })
+                        .collect(),
                 })
             })
             .await;
@@ -791,6 +1009,7 @@ impl Server {
         open.last_change = Some(now);
         let n_changes = params.content_changes.len();
         let mut accepted_at = None;
+        let mut last_edit = None;
         for change in params.content_changes {
             open.binary |= change.text.contains('\0');
             let change = wisp_syntax::TextChange {
@@ -830,6 +1049,17 @@ impl Server {
                 let end = open.document.position(start + change.text.len(), encoding);
                 accepted_at = Some(Position { line: end.line, character: end.character });
             }
+            last_edit = Some(start + change.text.len());
+        }
+        if let Some(offset) = last_edit.filter(|_| !open.binary) {
+            // Only the lines around the edit are copied (recording is cheap next to a keystroke).
+            let from = open.document.len_bytes().min(offset.saturating_sub(RECENT_WINDOW_BYTES));
+            let to = open.document.len_bytes().min(offset + RECENT_WINDOW_BYTES);
+            let from = completion::char_floor(&open.document, from);
+            let to = completion::char_floor(&open.document, to);
+            let around = open.document.slice(from..to);
+            let mut recent = self.state.recent.lock().unwrap_or_else(|p| p.into_inner());
+            recent.record(&open.display_path, &around, offset - from);
         }
         open.shown = None;
         accepted_at
@@ -910,6 +1140,17 @@ pub struct DebugPrompt {
     pub n_tokens: usize,
     pub budget_tokens: usize,
     pub model: String,
+    /// The snippets in the prompt, in prompt order, with where each came from.
+    pub snippets: Vec<DebugSnippet>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DebugSnippet {
+    pub path: String,
+    /// Why it is there ("definition of `Foo`", "enclosing scope", ...).
+    pub origin: String,
+    pub text: String,
 }
 
 struct CancelOnDrop(CancelFlag);
@@ -969,6 +1210,17 @@ impl LanguageServer for Server {
             (PositionEncoding::Utf16, PositionEncodingKind::UTF16)
         };
         *self.state.encoding.write().unwrap_or_else(|p| p.into_inner()) = encoding;
+        let progress =
+            params.capabilities.window.as_ref().and_then(|window| window.work_done_progress).unwrap_or(false);
+        self.state.client_progress.store(progress, Ordering::Relaxed);
+        let watches = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|workspace| workspace.did_change_watched_files.as_ref())
+            .and_then(|watched| watched.dynamic_registration)
+            .unwrap_or(false);
+        self.state.client_watches_files.store(watches, Ordering::Relaxed);
 
         #[allow(deprecated)]
         let root = params
@@ -1023,10 +1275,14 @@ impl LanguageServer for Server {
             tracing::error!("{message}");
             self.client.show_message(MessageType::ERROR, format!("Wisp: {message}")).await;
         }
+        if self.config().context.index {
+            tokio::spawn(self.clone().index_workspace());
+        }
         self.load_model().await;
     }
 
     async fn shutdown(&self) -> jsonrpc::Result<()> {
+        self.state.stopping.store(true, Ordering::Relaxed);
         for (_, latest) in self.in_flight().drain() {
             latest.abort();
         }
@@ -1062,13 +1318,26 @@ impl LanguageServer for Server {
         }
     }
 
-    async fn did_save(&self, _: DidSaveTextDocumentParams) {}
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        self.reindex_open(&params.text_document.uri);
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        for change in params.changes {
+            let Some(path) = change.uri.to_file_path() else { continue };
+            self.reindex_path(&path, change.typ == FileChangeType::DELETED);
+        }
+    }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
         self.state.documents.lock().unwrap_or_else(|p| p.into_inner()).remove(&uri);
         if let Some(latest) = self.in_flight().remove(&uri) {
             latest.abort();
+        }
+        // Unsaved changes are gone with the editor's buffer: the file on disk is the truth again.
+        if let Some(path) = uri.to_file_path() {
+            self.reindex_path(&path, false);
         }
     }
 

@@ -9,6 +9,7 @@ use tree_sitter::{InputEdit, Parser, Point, Tree};
 
 use crate::language::Language;
 use crate::position::{self, Position, PositionEncoding, PositionError, Range};
+use crate::tags::{self, FileTags};
 
 /// One LSP `TextDocumentContentChangeEvent`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +97,17 @@ impl Document {
     /// The syntax tree of the current text, when the document has a language.
     pub fn tree(&self) -> Option<&Tree> {
         self.tree.as_ref()
+    }
+
+    /// The definitions, references, imports and scopes of the current text (see [`crate::tags`]);
+    /// empty when the document has no language or its language has no tags query.
+    pub fn tags(&self) -> FileTags {
+        let (Some(language), Some(tree)) = (self.language(), self.tree()) else {
+            return FileTags::default();
+        };
+        // The query reads one contiguous `&str`; copying the rope costs far less than running
+        // the query over the same text.
+        tags::extract(language, tree, &self.to_string())
     }
 
     /// The byte offset of an LSP position, or why it names no place in the document: a line past

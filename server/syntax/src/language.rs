@@ -1,14 +1,17 @@
 //! Languages and the registry that finds them by LSP `languageId` or file extension.
 //!
-//! Everything Wisp knows about a language lives in `grammars/<lang>/language.toml` (documented in
-//! `grammars/README.md`); the files of the built-in languages are embedded in the binary, and each
-//! names one of the tree-sitter grammars linked into it.
+//! Everything Wisp knows about a language lives in `grammars/<lang>/`: its `language.toml` and its
+//! `tags.scm` query (both documented in `grammars/README.md`). The files of the built-in languages
+//! are embedded in the binary; each `language.toml` names one of the tree-sitter grammars linked
+//! into it, and each query is compiled once, when the registry is built.
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
+
+use crate::tags;
 
 /// A language Wisp knows: how editors name it, which files are in it, and its grammar.
 pub struct Language {
@@ -23,6 +26,8 @@ pub struct Language {
     /// The key of the tree-sitter grammar in [`GRAMMARS`].
     grammar_name: String,
     grammar: tree_sitter::Language,
+    /// The compiled `tags.scm`, if the language has one.
+    tags_query: Option<tree_sitter::Query>,
 }
 
 impl Language {
@@ -58,7 +63,18 @@ impl Language {
             line_comment: config.line_comment,
             grammar_name: config.grammar,
             grammar,
+            tags_query: None,
         })
+    }
+
+    /// Reads a `language.toml` and, when given, the `tags.scm` of the same folder; `toml_name`
+    /// and `tags_name` name the files in errors.
+    pub fn from_files(files: &LanguageFiles<'_>) -> Result<Language, LanguageConfigError> {
+        let mut language = Language::from_toml(files.toml_name, files.toml_text)?;
+        if let Some((tags_name, tags_text)) = files.tags {
+            language.tags_query = Some(compile_tags_query(&language.grammar, tags_name, tags_text)?);
+        }
+        Ok(language)
     }
 
     /// The tree-sitter grammar that parses this language.
@@ -70,6 +86,12 @@ impl Language {
     pub fn grammar_name(&self) -> &str {
         &self.grammar_name
     }
+
+    /// The language's compiled `tags.scm` (capture names in `grammars/README.md`), or `None`
+    /// when the language has none. [`crate::tags::extract`] runs it.
+    pub fn tags_query(&self) -> Option<&tree_sitter::Query> {
+        self.tags_query.as_ref()
+    }
 }
 
 impl fmt::Debug for Language {
@@ -80,6 +102,7 @@ impl fmt::Debug for Language {
             .field("file_extensions", &self.file_extensions)
             .field("line_comment", &self.line_comment)
             .field("grammar", &self.grammar_name)
+            .field("has_tags_query", &self.tags_query.is_some())
             .finish()
     }
 }
@@ -108,6 +131,9 @@ const GRAMMARS: &[(&str, GrammarFn)] = &[
     ("tsx", || tree_sitter_typescript::LANGUAGE_TSX.into()),
     ("javascript", || tree_sitter_javascript::LANGUAGE.into()),
     ("go", || tree_sitter_go::LANGUAGE.into()),
+    ("c", || tree_sitter_c::LANGUAGE.into()),
+    ("cpp", || tree_sitter_cpp::LANGUAGE.into()),
+    ("java", || tree_sitter_java::LANGUAGE.into()),
 ];
 
 fn grammar_by_name(name: &str) -> Option<tree_sitter::Language> {
@@ -119,32 +145,102 @@ fn known_grammars() -> String {
     names.join(", ")
 }
 
-/// The `language.toml` of every built-in language, with the name used in errors.
-const BUILTIN_LANGUAGES: &[(&str, &str)] = &[
-    (
-        "grammars/rust/language.toml",
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../grammars/rust/language.toml")),
-    ),
-    (
-        "grammars/python/language.toml",
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../grammars/python/language.toml")),
-    ),
-    (
-        "grammars/typescript/language.toml",
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../grammars/typescript/language.toml")),
-    ),
-    (
-        "grammars/tsx/language.toml",
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../grammars/tsx/language.toml")),
-    ),
-    (
-        "grammars/javascript/language.toml",
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../grammars/javascript/language.toml")),
-    ),
-    (
-        "grammars/go/language.toml",
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../grammars/go/language.toml")),
-    ),
+/// Compiles a `tags.scm` for `grammar`, rejecting capture names that are not documented (or
+/// start with `_`, for predicates) so that a typo never silently captures nothing.
+fn compile_tags_query(
+    grammar: &tree_sitter::Language,
+    source_name: &str,
+    query_text: &str,
+) -> Result<tree_sitter::Query, LanguageConfigError> {
+    let query = tree_sitter::Query::new(grammar, query_text).map_err(|error| LanguageConfigError::Query {
+        source_name: source_name.to_owned(),
+        line: error.row + 1,
+        column: error.column + 1,
+        offset: error.offset,
+        message: describe_query_error(&error),
+    })?;
+    let is_documented = |name: &str| tags::CAPTURES.iter().any(|(capture_name, _)| *capture_name == name);
+    if let Some(capture) =
+        query.capture_names().iter().find(|name| !name.starts_with('_') && !is_documented(name))
+    {
+        return Err(LanguageConfigError::UnknownCapture {
+            source_name: source_name.to_owned(),
+            capture: (*capture).to_owned(),
+            known: tags::CAPTURES.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", "),
+        });
+    }
+    Ok(query)
+}
+
+/// Tree-sitter's query error as a sentence: its message alone is often just the offending name.
+fn describe_query_error(error: &tree_sitter::QueryError) -> String {
+    use tree_sitter::QueryErrorKind;
+    let message = error.message.trim();
+    match error.kind {
+        QueryErrorKind::Syntax => format!("syntax error: {message}"),
+        QueryErrorKind::NodeType => format!("the grammar has no node type \"{message}\""),
+        QueryErrorKind::Field => format!("the grammar has no field \"{message}\""),
+        QueryErrorKind::Capture => format!("unknown capture \"{message}\" in a predicate"),
+        QueryErrorKind::Predicate => format!("invalid predicate: {message}"),
+        QueryErrorKind::Structure => format!("the grammar cannot produce this pattern: {message}"),
+        QueryErrorKind::Language => format!("the query does not fit the grammar: {message}"),
+    }
+}
+
+/// The files of one folder under `grammars/`, with the names used in errors.
+#[derive(Debug, Clone, Copy)]
+pub struct LanguageFiles<'a> {
+    /// The name of the `language.toml` in errors, such as `"grammars/rust/language.toml"`.
+    pub toml_name: &'a str,
+    /// The text of the `language.toml`.
+    pub toml_text: &'a str,
+    /// The name and text of the folder's `tags.scm`, if it has one.
+    pub tags: Option<(&'a str, &'a str)>,
+}
+
+/// The files of the built-in language in `grammars/<$name>/`, embedded in the binary;
+/// `builtin_language!("x", without_tags)` for a folder that has no `tags.scm`.
+macro_rules! builtin_language {
+    ($name:literal, without_tags) => {
+        LanguageFiles {
+            toml_name: concat!("grammars/", $name, "/language.toml"),
+            toml_text: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../grammars/",
+                $name,
+                "/language.toml"
+            )),
+            tags: None,
+        }
+    };
+    ($name:literal) => {
+        LanguageFiles {
+            toml_name: concat!("grammars/", $name, "/language.toml"),
+            toml_text: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../grammars/",
+                $name,
+                "/language.toml"
+            )),
+            tags: Some((
+                concat!("grammars/", $name, "/tags.scm"),
+                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../grammars/", $name, "/tags.scm")),
+            )),
+        }
+    };
+}
+
+/// The files of every built-in language.
+const BUILTIN_LANGUAGES: &[LanguageFiles<'static>] = &[
+    builtin_language!("rust"),
+    builtin_language!("python"),
+    builtin_language!("typescript"),
+    builtin_language!("tsx"),
+    builtin_language!("javascript"),
+    builtin_language!("go"),
+    builtin_language!("c"),
+    builtin_language!("cpp"),
+    builtin_language!("java"),
 ];
 
 /// Why a `language.toml` or a set of them could not be loaded.
@@ -186,6 +282,30 @@ pub enum LanguageConfigError {
         /// The extension as written.
         extension: String,
     },
+    /// A `tags.scm` is not a valid query for the language's grammar.
+    #[error("{source_name}:{line}:{column} (byte {offset}): {message}")]
+    Query {
+        /// The query file.
+        source_name: String,
+        /// The 1-based line of the error.
+        line: usize,
+        /// The 1-based column of the error, in bytes.
+        column: usize,
+        /// The byte offset of the error in the file.
+        offset: usize,
+        /// What is wrong, from tree-sitter.
+        message: String,
+    },
+    /// A `tags.scm` uses a capture name that is not part of the documented API.
+    #[error("{source_name}: unknown capture @{capture}; the known captures are {known} (names starting with _ are free for predicates)")]
+    UnknownCapture {
+        /// The query file.
+        source_name: String,
+        /// The capture name, without the `@`.
+        capture: String,
+        /// The documented capture names, comma-separated.
+        known: String,
+    },
     /// Two languages claim the same name, `languageId` or file extension.
     #[error("{what} \"{value}\" is claimed by both {first} and {second}")]
     Duplicate {
@@ -207,18 +327,37 @@ pub struct LanguageRegistry {
 }
 
 impl LanguageRegistry {
-    /// The languages built into the binary, from the embedded `grammars/*/language.toml`.
+    /// The languages built into the binary, from the embedded `grammars/*/language.toml` and
+    /// `tags.scm` files.
+    ///
+    /// The first call compiles the queries (a few hundred milliseconds: tree-sitter analyses each
+    /// pattern against the grammar, and C++'s is large); later calls share its languages.
     pub fn builtin() -> LanguageRegistry {
-        // The embedded files are part of the program, not outside data, and a test loads them.
-        LanguageRegistry::from_tomls(BUILTIN_LANGUAGES)
-            .expect("the built-in grammars/*/language.toml files are valid")
+        static BUILTIN: OnceLock<LanguageRegistry> = OnceLock::new();
+        BUILTIN
+            .get_or_init(|| {
+                // The embedded files are part of the program, not outside data, and a test loads
+                // them.
+                LanguageRegistry::from_files(BUILTIN_LANGUAGES)
+                    .expect("the built-in grammars/*/language.toml and tags.scm files are valid")
+            })
+            .clone()
     }
 
-    /// Loads the languages of `(source name, language.toml text)` pairs.
+    /// Loads the languages of `(source name, language.toml text)` pairs, without query files.
     pub fn from_tomls(files: &[(&str, &str)]) -> Result<LanguageRegistry, LanguageConfigError> {
         let mut registry = LanguageRegistry::default();
         for (source, toml_text) in files {
             registry.add(Language::from_toml(source, toml_text)?)?;
+        }
+        Ok(registry)
+    }
+
+    /// Loads the languages of language folders, compiling each query file once.
+    pub fn from_files(files: &[LanguageFiles<'_>]) -> Result<LanguageRegistry, LanguageConfigError> {
+        let mut registry = LanguageRegistry::default();
+        for language_files in files {
+            registry.add(Language::from_files(language_files)?)?;
         }
         Ok(registry)
     }

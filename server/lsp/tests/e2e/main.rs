@@ -2,5 +2,6 @@
 
 mod bad_input;
 mod completion;
+mod context;
 mod latency;
 mod support;

@@ -50,7 +50,21 @@ impl Client {
 
     /// `initialize` + `initialized`; returns the initialize result.
     pub fn initialize(&mut self, initialization_options: Value, capabilities: Value) -> Value {
-        let root = env!("CARGO_MANIFEST_DIR");
+        self.initialize_at(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+            initialization_options,
+            capabilities,
+        )
+    }
+
+    /// `initialize` + `initialized` with `root` as the workspace folder.
+    pub fn initialize_at(
+        &mut self,
+        root: &std::path::Path,
+        initialization_options: Value,
+        capabilities: Value,
+    ) -> Value {
+        let root = root.display();
         let result = self.request(
             "initialize",
             json!({
@@ -106,7 +120,14 @@ impl Client {
         let deadline = Instant::now() + TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.messages.recv_timeout(left) {
+            let received = self.messages.recv_timeout(left);
+            if let Ok(message) = &received {
+                // Requests from the server (progress tokens, registrations): an editor accepts them.
+                if message.get("method").is_some() && message.get("id").is_some() {
+                    self.send(&json!({ "jsonrpc": "2.0", "id": message["id"], "result": null }));
+                }
+            }
+            match received {
                 Ok(message) if predicate(&message) => return message,
                 Ok(message) => self.notifications.push(message),
                 Err(RecvTimeoutError::Timeout) => {

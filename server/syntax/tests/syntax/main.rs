@@ -1,7 +1,9 @@
-//! Tests of positions, edits, incremental parsing and the language registry.
+//! Tests of positions, edits, incremental parsing, the language registry and the tags queries.
 
 mod edits;
+mod index;
 mod model;
 mod positions;
 mod random_edits;
 mod registry;
+mod tags;

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use expect_test::expect;
-use wisp_syntax::{Document, LanguageConfigError, LanguageRegistry};
+use wisp_syntax::{Document, LanguageConfigError, LanguageFiles, LanguageRegistry};
 
 #[test]
 fn builtin_loads_every_shipped_language() {
@@ -28,6 +28,9 @@ fn builtin_loads_every_shipped_language() {
         tsx (grammar tsx): ids ["typescriptreact"], extensions ["tsx"], line comment Some("//")
         javascript (grammar javascript): ids ["javascript", "javascriptreact"], extensions ["js", "mjs", "cjs", "jsx"], line comment Some("//")
         go (grammar go): ids ["go"], extensions ["go"], line comment Some("//")
+        c (grammar c): ids ["c"], extensions ["c", "h"], line comment Some("//")
+        cpp (grammar cpp): ids ["cpp"], extensions ["cpp", "cc", "cxx", "c++", "hpp", "hh", "hxx", "h++", "ipp", "tpp"], line comment Some("//")
+        java (grammar java): ids ["java"], extensions ["java"], line comment Some("//")
     "##]]
     .assert_eq(&summary);
 }
@@ -50,6 +53,17 @@ fn every_shipped_language_toml_is_built_in() {
 }
 
 #[test]
+fn every_shipped_tags_query_is_built_in() {
+    // A tags.scm that is not embedded would silently give no tags.
+    let grammars = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../grammars");
+    let registry = LanguageRegistry::builtin();
+    for language in registry.languages() {
+        let has_file = grammars.join(&language.name).join("tags.scm").is_file();
+        assert_eq!(language.tags_query().is_some(), has_file, "{}", language.name);
+    }
+}
+
+#[test]
 fn every_language_parses() {
     let registry = LanguageRegistry::builtin();
     let cases = [
@@ -60,6 +74,9 @@ fn every_language_parses() {
         ("javascript", "const a = 1;", "program"),
         ("javascriptreact", "const a = <div />;", "program"),
         ("go", "package main", "source_file"),
+        ("c", "int main(void) { return 0; }", "translation_unit"),
+        ("cpp", "namespace a { class B {}; }", "translation_unit"),
+        ("java", "class A { void f() {} }", "program"),
     ];
     for (id, source, root_kind) in cases {
         let document = Document::new(source, registry.by_language_id(id));
@@ -85,6 +102,9 @@ fn finds_languages_by_id_and_path() {
     assert_eq!(name_by_path("lib/util.cjs").as_deref(), Some("javascript"));
     assert_eq!(name_by_path("main.go").as_deref(), Some("go"));
     assert_eq!(name_by_path("stubs.pyi").as_deref(), Some("python"));
+    assert_eq!(name_by_path("src/vector.h").as_deref(), Some("c"));
+    assert_eq!(name_by_path("src/shape.hpp").as_deref(), Some("cpp"));
+    assert_eq!(name_by_path("Main.java").as_deref(), Some("java"));
     assert_eq!(name_by_path("Makefile"), None);
     assert_eq!(name_by_path("notes.txt"), None);
 }
@@ -118,7 +138,7 @@ line_coment = "//"
 #[test]
 fn unknown_grammar_is_an_error_listing_the_known_ones() {
     let message = load_error("name = \"x\"\ngrammar = \"cobol\"\nlanguage_ids = [\"x\"]\n");
-    expect![[r#"grammars/x/language.toml: unknown grammar "cobol"; the known grammars are rust, python, typescript, tsx, javascript, go"#]]
+    expect![[r#"grammars/x/language.toml: unknown grammar "cobol"; the known grammars are rust, python, typescript, tsx, javascript, go, c, cpp, java"#]]
         .assert_eq(&message);
     assert!(matches!(
         LanguageRegistry::from_tomls(&[("a", "name = \"x\"\ngrammar = \"cobol\"\nlanguage_ids = []")]),
@@ -146,4 +166,47 @@ fn languages_cannot_claim_the_same_id_or_extension() {
     expect![[r#"language id "a" is claimed by both a and b"#]].assert_eq(&error.to_string());
     let error = LanguageRegistry::from_tomls(&[("a", first), ("c", same_extension)]).unwrap_err();
     expect![[r#"file extension "X" is claimed by both a and c"#]].assert_eq(&error.to_string());
+}
+
+/// Loads a Rust language whose `tags.scm` is `query_text` and returns the error's message.
+fn tags_query_error(query_text: &str) -> String {
+    let files = LanguageFiles {
+        toml_name: "grammars/x/language.toml",
+        toml_text: "name = \"x\"\ngrammar = \"rust\"\nlanguage_ids = [\"x\"]\n",
+        tags: Some(("grammars/x/tags.scm", query_text)),
+    };
+    LanguageRegistry::from_files(&[files]).unwrap_err().to_string()
+}
+
+#[test]
+fn an_invalid_tags_query_is_an_error_naming_the_file_and_place() {
+    expect![[r#"grammars/x/tags.scm:2:2 (byte 63): the grammar has no node type "fn_item""#]].assert_eq(
+        &tags_query_error(
+            "(function_item name: (identifier) @name) @definition.function\n(fn_item) @scope\n",
+        ),
+    );
+    expect![[r#"grammars/x/tags.scm:2:3 (byte 17): the grammar has no field "nme""#]]
+        .assert_eq(&tags_query_error("(function_item\n  nme: (identifier) @name) @definition.function\n"));
+    expect!["grammars/x/tags.scm:2:1 (byte 40): syntax error: Unexpected EOF"]
+        .assert_eq(&tags_query_error("(function_item name: (identifier) @name\n"));
+    assert!(matches!(
+        LanguageRegistry::from_files(&[LanguageFiles {
+            toml_name: "a",
+            toml_text: "name = \"x\"\ngrammar = \"go\"\nlanguage_ids = []",
+            tags: Some(("b", "(nope) @name")),
+        }]),
+        Err(LanguageConfigError::Query { line: 1, .. })
+    ));
+}
+
+#[test]
+fn a_tags_query_with_an_undocumented_capture_is_an_error() {
+    expect!["grammars/x/tags.scm: unknown capture @definition.fn; the known captures are definition.function, definition.method, definition.type, definition.interface, definition.constant, definition.module, name, body, reference, import, import.source, import.name, scope (names starting with _ are free for predicates)"].assert_eq(&tags_query_error("(function_item name: (identifier) @name) @definition.fn\n"));
+    // Captures starting with `_` are the query's own, for predicates.
+    let files = LanguageFiles {
+        toml_name: "grammars/x/language.toml",
+        toml_text: "name = \"x\"\ngrammar = \"rust\"\nlanguage_ids = [\"x\"]\n",
+        tags: Some(("grammars/x/tags.scm", "((identifier) @_id @reference (#eq? @_id \"x\"))")),
+    };
+    assert!(LanguageRegistry::from_files(&[files]).is_ok());
 }

@@ -1,0 +1,179 @@
+//! Running every task in every mode and adding up the scores per mode.
+
+use std::time::Duration;
+
+use crate::score::score;
+use crate::task::{MaskKind, Task};
+
+/// What the runner returns for one task in one mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The text the pipeline would show at the cursor (empty when it shows nothing).
+    pub completion: String,
+    /// Tokens of context in the prompt besides the file's own prefix and suffix.
+    pub context_tokens: usize,
+    /// From request to completion.
+    pub latency: Duration,
+}
+
+/// The figures of one mode over every task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModeReport {
+    pub mode: String,
+    /// Tasks run, errors included.
+    pub n: usize,
+    /// Shares of tasks (0.0 to 1.0) with an exact match and with the first line exact.
+    pub exact_match: f64,
+    pub first_line_exact: f64,
+    /// Mean edit similarity (0.0 to 1.0).
+    pub edit_similarity: f64,
+    /// Mean [`Outcome::context_tokens`] over the runs that did not fail.
+    pub mean_context_tokens: f64,
+    /// Latency percentiles (nearest rank) over the runs that did not fail; 0 when all failed.
+    pub latency_p50_ms: f64,
+    pub latency_p95_ms: f64,
+    /// Per kind present in the tasks, in [`MaskKind::ALL`] order: tasks and exact-match share.
+    pub by_kind: Vec<(MaskKind, usize, f64)>,
+    /// Runs that returned an error; each was scored as an empty completion.
+    pub n_errors: usize,
+    /// The first error, prefixed with its task's id.
+    pub first_error: Option<String>,
+}
+
+/// Runs every task through `run(task, mode)` for each of `modes` and reports each mode.
+///
+/// Tasks run in order, and every mode runs a task before the next task starts, so machine noise
+/// (a busy neighbour, thermal throttling) hits every mode alike; the mode that goes first rotates
+/// from task to task, so none always runs first (with cold caches) or last. An error from `run`
+/// counts as an empty completion and is reported in [`ModeReport::n_errors`]. `progress` is called
+/// after every run with the runs done and the runs in all.
+pub fn evaluate(
+    tasks: &[Task],
+    modes: &[&str],
+    run: &mut dyn FnMut(&Task, &str) -> anyhow::Result<Outcome>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Vec<ModeReport> {
+    let mut tallies: Vec<Tally> = modes.iter().map(|&mode| Tally::new(mode)).collect();
+    let n_runs = tasks.len() * modes.len();
+    let mut n_done = 0;
+    for (task_index, task) in tasks.iter().enumerate() {
+        for turn in 0..modes.len() {
+            let mode_index = (task_index + turn) % modes.len();
+            let outcome = run(task, modes[mode_index]);
+            tallies[mode_index].add(task, outcome);
+            n_done += 1;
+            progress(n_done, n_runs);
+        }
+    }
+    tallies.into_iter().map(Tally::report).collect()
+}
+
+/// Running sums of one mode.
+struct Tally {
+    mode: String,
+    n: usize,
+    n_exact: usize,
+    n_first_line_exact: usize,
+    edit_similarity_sum: f64,
+    context_tokens_sum: usize,
+    latencies_ms: Vec<f64>,
+    /// Per kind, in [`MaskKind::ALL`] order: tasks and exact matches.
+    by_kind: [(usize, usize); MaskKind::ALL.len()],
+    n_errors: usize,
+    first_error: Option<String>,
+}
+
+impl Tally {
+    fn new(mode: &str) -> Tally {
+        Tally {
+            mode: mode.to_owned(),
+            n: 0,
+            n_exact: 0,
+            n_first_line_exact: 0,
+            edit_similarity_sum: 0.0,
+            context_tokens_sum: 0,
+            latencies_ms: Vec::new(),
+            by_kind: [(0, 0); MaskKind::ALL.len()],
+            n_errors: 0,
+            first_error: None,
+        }
+    }
+
+    fn add(&mut self, task: &Task, outcome: anyhow::Result<Outcome>) {
+        let completion = match outcome {
+            Ok(outcome) => {
+                self.context_tokens_sum += outcome.context_tokens;
+                self.latencies_ms.push(outcome.latency.as_secs_f64() * 1000.0);
+                outcome.completion
+            }
+            Err(error) => {
+                self.n_errors += 1;
+                self.first_error.get_or_insert_with(|| format!("{}: {error:#}", task.id));
+                String::new()
+            }
+        };
+        let score = score(&task.expected, &completion);
+        self.n += 1;
+        self.n_exact += usize::from(score.exact_match);
+        self.n_first_line_exact += usize::from(score.first_line_exact);
+        self.edit_similarity_sum += score.edit_similarity;
+        let kind_index = MaskKind::ALL.iter().position(|&kind| kind == task.kind).unwrap_or_default();
+        self.by_kind[kind_index].0 += 1;
+        self.by_kind[kind_index].1 += usize::from(score.exact_match);
+    }
+
+    fn report(mut self) -> ModeReport {
+        self.latencies_ms.sort_by(f64::total_cmp);
+        let by_kind = MaskKind::ALL
+            .iter()
+            .zip(self.by_kind)
+            .filter(|(_, (n, _))| *n > 0)
+            .map(|(&kind, (n, n_exact))| (kind, n, share(n_exact as f64, n)))
+            .collect();
+        ModeReport {
+            n: self.n,
+            exact_match: share(self.n_exact as f64, self.n),
+            first_line_exact: share(self.n_first_line_exact as f64, self.n),
+            edit_similarity: share(self.edit_similarity_sum, self.n),
+            mean_context_tokens: share(self.context_tokens_sum as f64, self.latencies_ms.len()),
+            latency_p50_ms: percentile(&self.latencies_ms, 50.0),
+            latency_p95_ms: percentile(&self.latencies_ms, 95.0),
+            by_kind,
+            n_errors: self.n_errors,
+            first_error: self.first_error,
+            mode: self.mode,
+        }
+    }
+}
+
+/// `sum / n`, 0 when `n` is 0.
+fn share(sum: f64, n: usize) -> f64 {
+    if n == 0 {
+        0.0
+    } else {
+        sum / n as f64
+    }
+}
+
+/// Nearest-rank percentile of sorted values; 0 when there are none.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let values: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(percentile(&values, 50.0), 10.0);
+        assert_eq!(percentile(&values, 95.0), 19.0);
+        assert_eq!(percentile(&[7.0], 95.0), 7.0);
+        assert_eq!(percentile(&[], 50.0), 0.0);
+    }
+}
