@@ -37,6 +37,32 @@ pub trait Engine: Send + Sync {
         request: &GenerateRequest,
         on_piece: &mut dyn FnMut(&Piece) -> ControlFlow<()>,
     ) -> Result<Generation, EngineError>;
+
+    /// How well the model predicts `text` (from its start, up to the context size): for
+    /// perplexity on held-out code. Engines that cannot say return [`EngineError::Unsupported`].
+    fn score(&self, text: &str) -> Result<TextScore, EngineError> {
+        let _ = text;
+        Err(EngineError::Unsupported { what: "scoring text (perplexity)".into() })
+    }
+}
+
+/// The model's fit to a text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TextScore {
+    /// Tokens predicted (the first token has nothing before it and is not scored).
+    pub n_tokens: usize,
+    /// Sum over those tokens of -ln p(token | tokens before it).
+    pub negative_log_likelihood: f64,
+}
+
+impl TextScore {
+    /// exp(mean negative log-likelihood); 1.0 for nothing scored.
+    pub fn perplexity(&self) -> f64 {
+        if self.n_tokens == 0 {
+            return 1.0;
+        }
+        (self.negative_log_likelihood / self.n_tokens as f64).exp()
+    }
 }
 
 /// What the rest of Wisp needs to know about a loaded model.
@@ -199,6 +225,9 @@ pub struct Generation {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// The engine cannot do this (e.g. a scripted engine asked for perplexity).
+    #[error("this engine does not support {what}")]
+    Unsupported { what: String },
     /// Registry models are checked (and reported with their fetch command) before loading, so
     /// this is a file named by `model.path`: the fix is the path, or the default model.
     #[error(

@@ -25,7 +25,7 @@ use llama_cpp_2::LlamaBackendDeviceType;
 
 use crate::{
     Engine, EngineError, FimTokens, GenerateRequest, Generation, ModelInfo, Piece, PromptPart, SpecialToken,
-    SplitMode, StopReason, Stopper,
+    SplitMode, StopReason, Stopper, TextScore,
 };
 
 /// Prompt tokens evaluated per `llama_decode` call. Between chunks the cancel flag is checked, so
@@ -343,6 +343,57 @@ impl Engine for LlamaEngine {
             generate_in(model, warm, &tokens, request, reuse, draft_tokens, on_piece)
         })
     }
+
+    fn score(&self, text: &str) -> Result<TextScore, EngineError> {
+        let vocab = self.model.vocab();
+        let mut tokens = Vec::new();
+        if vocab.should_add_bos() {
+            tokens.push(vocab.bos());
+        }
+        tokens.extend(vocab.tokenize(text.as_bytes(), false, false));
+        // What fits the context window is scored; the rest of a long text is left out.
+        tokens.truncate(self.info.n_ctx.saturating_sub(1));
+        if tokens.len() < 2 {
+            return Ok(TextScore { n_tokens: 0, negative_log_likelihood: 0.0 });
+        }
+        let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (nll, n_scored) = session.with_dependent_mut(|_, warm| score_in(warm, &tokens))?;
+        Ok(TextScore { n_tokens: n_scored, negative_log_likelihood: nll })
+    }
+}
+
+/// The KV sequence key used for scoring text (`Engine::score`); never a document's.
+const SCORE_CACHE_KEY: u64 = u64::MAX;
+
+/// Runs `tokens` through the model from scratch and sums each token's negative log-probability
+/// given the ones before it. Returns the sum (nats) and how many tokens were scored.
+fn score_in(warm: &mut Warm<'_>, tokens: &[LlamaToken]) -> Result<(f64, usize), EngineError> {
+    let seq = warm.acquire(SCORE_CACHE_KEY);
+    keep_cached(warm, seq, tokens, Reuse { prefix: false, shift: false });
+    let (mut nll, mut n_scored, mut position) = (0.0f64, 0usize, 0usize);
+    for chunk in tokens.chunks(PROMPT_CHUNK_TOKENS) {
+        warm.batch.clear();
+        for (offset, token) in chunk.iter().enumerate() {
+            add(&mut warm.batch, *token, position + offset, seq, true)?;
+        }
+        decode(warm, seq)?;
+        for row in 0..chunk.len() {
+            let Some(next) = tokens.get(position + row + 1) else { break };
+            nll -= log_probability(warm.context.get_logits_ith(row as i32), *next);
+            n_scored += 1;
+        }
+        warm.sequences[seq].cached.extend_from_slice(chunk);
+        position += chunk.len();
+    }
+    Ok((nll, n_scored))
+}
+
+/// Natural-log probability of `token` under `logits` (log-softmax, computed stably).
+fn log_probability(logits: &[f32], token: LlamaToken) -> f64 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let sum: f64 = logits.iter().map(|&logit| (logit as f64 - max).exp()).sum();
+    let logit = logits.get(token.0 as usize).copied().unwrap_or(f32::NEG_INFINITY) as f64;
+    logit - max - sum.ln()
 }
 
 /// Which parts of the warm cache a request may use.

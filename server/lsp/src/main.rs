@@ -8,6 +8,7 @@ mod bench;
 mod cache;
 mod completion;
 mod config;
+mod eval;
 mod flight;
 mod models;
 mod server;
@@ -69,6 +70,41 @@ enum Command {
         /// Print the prompt and where each snippet in it came from (to stderr).
         #[arg(long)]
         explain: bool,
+    },
+    /// Completion quality on real code: masked spans of a repository's files, completed with
+    /// each context mode side by side (exact match, edit similarity, context tokens, latency).
+    Eval {
+        /// A git repository: tasks come from its HEAD commit.
+        #[arg(long, default_value = ".", conflicts_with = "dir")]
+        repo: PathBuf,
+        /// A plain folder of sources instead (e.g. a crate under ~/.cargo/registry/src).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Tasks to cut.
+        #[arg(long, default_value_t = 60)]
+        tasks: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Context modes to compare, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "none,file,full")]
+        context: Vec<wisp_context::ContextMode>,
+        /// File extensions to cut tasks from, comma-separated (default: every language with a grammar).
+        #[arg(long, value_delimiter = ',')]
+        extensions: Vec<String>,
+        /// A registry model id or a GGUF path.
+        #[arg(long)]
+        model: Option<String>,
+        /// Prompt tokens at most.
+        #[arg(long)]
+        prompt_tokens: Option<usize>,
+        /// Generated tokens at most.
+        #[arg(long)]
+        max_tokens: Option<usize>,
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Also report the model's perplexity on this many source files of the folder.
+        #[arg(long, default_value_t = 0)]
+        perplexity: usize,
     },
     /// Benchmarks, reported as ratios against a baseline measured in the same run.
     Bench {
@@ -165,6 +201,45 @@ fn main() -> ExitCode {
             complete(&location, &options)
         }
         Some(Command::Models { command }) => models_command(command),
+        Some(Command::Eval {
+            repo,
+            dir,
+            tasks,
+            seed,
+            context,
+            extensions,
+            model,
+            prompt_tokens,
+            max_tokens,
+            threads,
+            perplexity,
+        }) => {
+            let defaults = CompletionConfig::default();
+            let completion = CompletionConfig {
+                prompt_tokens: prompt_tokens.unwrap_or(defaults.prompt_tokens),
+                max_tokens: max_tokens.unwrap_or(defaults.max_tokens),
+                // Every task runs to the end: no time budget cuts a slow machine's answers short.
+                time_budget_ms: 0,
+                ..defaults
+            };
+            let mut model = model_config_for(model.as_deref(), threads);
+            model.n_ctx = model.n_ctx.max(completion.prompt_tokens + completion.max_tokens + 64);
+            let mut task_options =
+                wisp_eval::TaskOptions { seed, n_tasks: tasks, ..wisp_eval::TaskOptions::default() };
+            if !extensions.is_empty() {
+                task_options.extensions = extensions;
+            }
+            let options = eval::EvalOptions {
+                repo: Some(repo),
+                dir,
+                tasks: task_options,
+                modes: context,
+                model,
+                completion,
+                perplexity_files: perplexity,
+            };
+            eval::run(&options, &mut std::io::stdout().lock()).map(|_| ExitCode::SUCCESS)
+        }
         Some(Command::Bench { command }) => bench_command(command),
     };
     match result {
