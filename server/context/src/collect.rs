@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::ops::Range;
 
 use wisp_syntax::index::WorkspaceIndex;
-use wisp_syntax::tags::{DefinitionKind, FileTags};
+use wisp_syntax::tags::{DefinitionKind, FileTags, Import};
 
 /// Names referenced this many bytes before the cursor are candidates for definition lookup; the
 /// nearest come first. About the last 40 lines of code.
@@ -134,7 +134,8 @@ pub fn collect(cursor: &Cursor<'_>, workspace: &Workspace<'_>, mode: ContextMode
     let mut snippets = enclosing_scopes(cursor);
     snippets.extend(definitions(cursor, workspace, mode));
     if mode == ContextMode::Full {
-        snippets.extend(imports(cursor, workspace));
+        let outlines = imports(cursor, workspace, &snippets);
+        snippets.extend(outlines);
         snippets.extend(similar_chunks(cursor, workspace));
     }
     let mut seen = HashSet::new();
@@ -180,9 +181,8 @@ fn nearby_names(cursor: &Cursor<'_>) -> Vec<String> {
 }
 
 fn definitions(cursor: &Cursor<'_>, workspace: &Workspace<'_>, mode: ContextMode) -> Vec<Snippet> {
-    let imported: Vec<&str> =
-        cursor.tags.imports.iter().filter_map(|import| import.source.as_deref()).collect();
-    let by_import = |path: &str| imported.iter().any(|source| import_matches(source, path));
+    let imports_name =
+        |path: &str, name: &str| cursor.tags.imports.iter().any(|import| imports_from(import, path, name));
     let mut snippets = Vec::new();
     for name in nearby_names(cursor) {
         if snippets.len() >= MAX_DEFINITION_SNIPPETS {
@@ -211,7 +211,11 @@ fn definitions(cursor: &Cursor<'_>, workspace: &Workspace<'_>, mode: ContextMode
         if let Some(definition) = local.iter().find(|definition| !is_method(definition.kind)) {
             snippets.push(Snippet {
                 path: cursor.path.to_owned(),
-                text: wisp_syntax::index::definition_snippet(cursor.source, definition),
+                text: wisp_syntax::index::definition_snippet(
+                    cursor.source,
+                    definition,
+                    &cursor.tags.definitions,
+                ),
                 origin: Origin::Definition { name: name.clone() },
                 range: Some(definition.range.clone()),
             });
@@ -219,11 +223,11 @@ fn definitions(cursor: &Cursor<'_>, workspace: &Workspace<'_>, mode: ContextMode
         }
         remote.retain(|(_, definition)| !is_method(definition.kind));
         if workspace.index.is_some_and(|index| index.n_files_defining(&name) > MAX_FILES_PER_NAME) {
-            remote.retain(|(file, _)| by_import(&file.path));
+            remote.retain(|(file, _)| imports_name(&file.path, &name));
         }
         // Prefer what this file imports, then what lives nearby.
         remote.sort_by_key(|(file, _)| {
-            (!by_import(&file.path), usize::MAX - shared_dirs(cursor.path, &file.path))
+            (!imports_name(&file.path, &name), usize::MAX - shared_dirs(cursor.path, &file.path))
         });
         if let Some((file, definition)) = remote.first() {
             snippets.push(Snippet {
@@ -237,7 +241,21 @@ fn definitions(cursor: &Cursor<'_>, workspace: &Workspace<'_>, mode: ContextMode
     snippets
 }
 
-fn imports(cursor: &Cursor<'_>, workspace: &Workspace<'_>) -> Vec<Snippet> {
+/// Whether `import` brings `name` of the file at `path` into scope: by name (`use a::b::Name`,
+/// `from a.b import Name`), or with its whole module (`import a.b`, `use a::b::*`, Go's
+/// packages, or `use a::b;` and `from a import b` naming the module itself). Importing some
+/// names of a file does not import its others: `use a::b::load` says nothing of a `validate`.
+fn imports_from(import: &Import, path: &str, name: &str) -> bool {
+    let Some(source) = import.source.as_deref() else { return false };
+    if import_matches(source, path) {
+        return import.names.is_empty() || import.names.iter().any(|imported| imported == name);
+    }
+    import.names.iter().any(|module| import_matches(&format!("{source}/{module}"), path))
+}
+
+/// Outlines of the files this one imports, leaving out what `given` (the definition snippets)
+/// already shows of them.
+fn imports(cursor: &Cursor<'_>, workspace: &Workspace<'_>, given: &[Snippet]) -> Vec<Snippet> {
     let Some(index) = workspace.index else { return Vec::new() };
     let mut snippets = Vec::new();
     for import in &cursor.tags.imports {
@@ -254,6 +272,12 @@ fn imports(cursor: &Cursor<'_>, workspace: &Workspace<'_>) -> Vec<Snippet> {
             .definitions
             .iter()
             .filter(|definition| definition.kind != DefinitionKind::Method)
+            .filter(|definition| {
+                !given.iter().any(|snippet| {
+                    snippet.path == file.path
+                        && matches!(&snippet.origin, Origin::Definition { name } if *name == definition.name)
+                })
+            })
             .take(MAX_OUTLINE_ITEMS)
             .map(|definition| definition.header.as_str())
             .collect();
@@ -399,6 +423,23 @@ mod tests {
         assert!(!import_matches("crate::index", "src/tags.rs"));
         assert!(!import_matches("fmt", "src/format.go"));
         assert!(!import_matches("", "src/a.rs"));
+    }
+
+    #[test]
+    fn importing_some_names_of_a_file_does_not_import_the_others() {
+        let import = |source: &str, names: &[&str]| Import {
+            range: 0..0,
+            source: Some(source.to_owned()),
+            names: names.iter().map(|name| name.to_string()).collect(),
+        };
+        let by_name = import("crate::config", &["load"]);
+        assert!(imports_from(&by_name, "src/config.rs", "load"));
+        assert!(!imports_from(&by_name, "src/config.rs", "validate"));
+        // The whole module: a glob, a Python `import a.b`, a Go package, `use crate::config;`.
+        assert!(imports_from(&import("crate::config", &[]), "src/config.rs", "validate"));
+        assert!(imports_from(&import("crate", &["config"]), "src/config.rs", "validate"));
+        assert!(imports_from(&import("models", &["user"]), "models/user.py", "User"));
+        assert!(!imports_from(&import("crate", &["cache"]), "src/config.rs", "validate"));
     }
 
     #[test]

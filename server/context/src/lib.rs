@@ -117,10 +117,24 @@ pub fn build(
             head_within(input.suffix, code_budget * FIM_SUFFIX_BUDGET_PERCENT / 100, counter)
         }
     };
-    let (start, n_prefix) = prefix_window(input, code_budget - n_suffix, counter);
-
-    let window = input.prefix_start + start..input.prefix_start + input.prefix.len() + suffix_len;
-    let context = context_text(input, &header, &window, snippet_budget + n_header, counter);
+    let window_of =
+        |start: usize| input.prefix_start + start..input.prefix_start + input.prefix.len() + suffix_len;
+    let (mut start, mut n_prefix) = prefix_window(input, code_budget - n_suffix, counter);
+    let mut context = context_text(input, &header, &window_of(start), snippet_budget + n_header, counter);
+    // What the snippets left unused goes to the window (it moves only when the snippets change,
+    // which re-evaluates the prompt anyway). Snippets of this file that the wider window now
+    // shows are chosen again; the wider layout is kept only if it still fits.
+    let unused = (snippet_budget + n_header).saturating_sub(context.n_tokens);
+    if unused > 0 && !input.snippets.is_empty() {
+        let (wide_start, wide_n_prefix) = prefix_window(input, code_budget + unused - n_suffix, counter);
+        let wide_context =
+            context_text(input, &header, &window_of(wide_start), snippet_budget + n_header, counter);
+        if n_special + wide_context.n_tokens + wide_n_prefix + n_suffix
+            <= budget_tokens.max(n_special + n_header)
+        {
+            (start, n_prefix, context) = (wide_start, wide_n_prefix, wide_context);
+        }
+    }
     let code = context.text + &input.prefix[start..];
     let n_tokens = n_special + context.n_tokens + n_prefix + n_suffix;
     let snippets = context.snippets;

@@ -74,7 +74,7 @@ impl IndexedFile {
                     kind: definition.kind,
                     line,
                     header: definition.header.clone(),
-                    snippet: definition_snippet(source, definition),
+                    snippet: definition_snippet(source, definition, &tags.definitions),
                 }
             })
             .collect();
@@ -111,27 +111,60 @@ impl IndexedFile {
 }
 
 /// The text a prompt shows for a definition, from the start of its first line (indentation
-/// kept): types, interfaces and constants whole, or their first [`MAX_SNIPPET_LINES`] lines and
-/// an indented `...` line when longer (their fields and members are what a completion needs);
-/// functions and methods by their header.
-pub fn definition_snippet(source: &str, definition: &tags::Definition) -> String {
-    let start =
-        source[..definition.range.start.min(source.len())].rfind('\n').map_or(0, |newline| newline + 1);
-    let indent = source.get(start..definition.range.start).unwrap_or_default();
-    let indent = if indent.trim().is_empty() { indent } else { "" };
+/// kept): types, interfaces and constants whole when they have at most [`MAX_SNIPPET_LINES`]
+/// lines; a longer type or interface as an outline — its header line and the headers of the
+/// methods inside it (from `all`, the file's definitions) — or, without methods, its first lines
+/// and an indented `...`; functions and methods by their header.
+pub fn definition_snippet(source: &str, definition: &tags::Definition, all: &[tags::Definition]) -> String {
+    let line_start =
+        |offset: usize| source[..offset.min(source.len())].rfind('\n').map_or(0, |newline| newline + 1);
+    let indent_of = |offset: usize| {
+        let indent = source.get(line_start(offset)..offset).unwrap_or_default();
+        if indent.trim().is_empty() {
+            indent
+        } else {
+            ""
+        }
+    };
+    let indent = indent_of(definition.range.start);
     let whole_kinds = matches!(
         definition.kind,
         DefinitionKind::Type | DefinitionKind::Interface | DefinitionKind::Constant
     );
     let mut text = if whole_kinds {
         let whole = source.get(definition.range.clone()).unwrap_or_default();
-        let mut lines = whole.lines();
-        let head: Vec<&str> = lines.by_ref().take(MAX_SNIPPET_LINES).collect();
-        let mut text = format!("{indent}{}", head.join("\n"));
-        if lines.next().is_some() {
-            text.push_str(&format!("\n{indent}    ..."));
+        let n_lines = whole.lines().count();
+        let members: Vec<&tags::Definition> = all
+            .iter()
+            .filter(|member| {
+                member.range.start > definition.range.start
+                    && member.range.end <= definition.range.end
+                    && matches!(member.kind, DefinitionKind::Method | DefinitionKind::Function)
+            })
+            .collect();
+        if n_lines <= MAX_SNIPPET_LINES {
+            format!("{indent}{whole}")
+        } else if !members.is_empty() {
+            // The lines before the first member (the header, fields or attributes), then each
+            // member's header.
+            let first_member_line = line_start(members[0].range.start);
+            let head_end = first_member_line.max(definition.range.start);
+            let head: Vec<&str> =
+                source[definition.range.start..head_end].lines().take(MAX_SNIPPET_LINES / 2).collect();
+            let mut text = format!("{indent}{}", head.join("\n").trim_end());
+            for member in members.iter().filter(|member| {
+                // Only direct members: not methods of nested classes.
+                !members.iter().any(|outer| {
+                    outer.range.start < member.range.start && member.range.end <= outer.range.end
+                })
+            }) {
+                text.push_str(&format!("\n{}{}", indent_of(member.range.start), member.header));
+            }
+            text
+        } else {
+            let head: Vec<&str> = whole.lines().take(MAX_SNIPPET_LINES).collect();
+            format!("{indent}{}\n{indent}    ...", head.join("\n"))
         }
-        text
     } else {
         format!("{indent}{}", definition.header)
     };

@@ -101,3 +101,22 @@ fn updating_a_file_replaces_its_definitions_by_name() {
     assert_eq!(index.definitions_named("renamed").count(), 0);
     assert!(index.stats().heap_bytes > 0);
 }
+
+#[test]
+fn a_long_class_is_shown_as_an_outline_of_its_methods() {
+    let registry = LanguageRegistry::builtin();
+    let python = registry.by_name("python").unwrap();
+    let methods: String = (0..6)
+        .map(|index| format!("    def method_{index}(self, value: int) -> int:\n        total = value * {index}\n        return total\n\n"))
+        .collect();
+    let source = format!("class Ledger:\n    \"\"\"Keeps totals.\"\"\"\n\n{methods}");
+    let mut index = WorkspaceIndex::new();
+    index.update("ledger.py", &python, &source);
+    let (_, ledger) = index.definitions_named("Ledger").next().unwrap();
+    let expected = "class Ledger:\n    \"\"\"Keeps totals.\"\"\"\n".to_owned()
+        + &(0..6)
+            .map(|index| format!("    def method_{index}(self, value: int) -> int:"))
+            .collect::<Vec<_>>()
+            .join("\n");
+    assert_eq!(ledger.snippet, expected);
+}
