@@ -202,7 +202,22 @@ pub fn suggest(
     on_text: &mut dyn FnMut(&str),
 ) -> Result<Suggestion, EngineError> {
     let started = std::time::Instant::now();
-    let built = build_prompt(engine, gathered, settings);
+    // Token healing for whitespace: a prompt ending in spaces splits the tokens the model knows
+    // (" .map", "    let") and pushes it off course (a blank line, a stray space). The prompt ends
+    // before the spaces typed on the cursor's line; the model writes them again, and they are
+    // taken off the suggestion.
+    let blank = trailing_blank(&gathered.prefix);
+    let healed;
+    let prompt_source = if blank.is_empty() {
+        gathered
+    } else {
+        healed = Gathered {
+            prefix: gathered.prefix[..gathered.prefix.len() - blank.len()].to_owned(),
+            ..gathered.clone()
+        };
+        &healed
+    };
+    let built = build_prompt(engine, prompt_source, settings);
     let build_ms = started.elapsed().as_secs_f64() * 1e3;
     let window_start = gathered.prefix_start + built.prefix_window_start;
     let time_budget =
@@ -216,8 +231,19 @@ pub fn suggest(
         time_budget,
         background,
     };
+    let mut unhealed = String::new();
+    let mut forwarded = 0;
     let generation = engine.generate(&request, &mut |piece| {
-        on_text(&piece.text);
+        // Pass on the text after the typed spaces once the leading spaces have ended (what is
+        // taken off depends only on them).
+        unhealed.push_str(&piece.text);
+        if !unhealed.trim_start_matches([' ', '\t']).is_empty() {
+            let text = after_typed_blank(&unhealed, blank);
+            if text.len() > forwarded {
+                on_text(&text[forwarded..]);
+                forwarded = text.len();
+            }
+        }
         std::ops::ControlFlow::Continue(())
     })?;
     tracing::debug!(
@@ -231,9 +257,53 @@ pub fn suggest(
         generation.stop_reason,
     );
     let surroundings = wisp_guard::Surroundings { line_after_cursor: &gathered.line_after_cursor };
-    let text = wisp_guard::run(&generation.text, &surroundings);
+    let text = after_typed_blank(&generation.text, blank);
+    let line_before_cursor = &gathered.prefix[gathered.prefix.rfind('\n').map_or(0, |newline| newline + 1)..];
+    let text = if line_before_cursor.trim().is_empty() && gathered.line_after_cursor.trim().is_empty() {
+        // On an empty line, blank lines at the start of a suggestion only push the code down.
+        after_typed_blank(skip_blank_lines(&generation.text), blank)
+    } else {
+        text
+    };
+    let text = wisp_guard::run(text, &surroundings);
     let text = if text.trim().is_empty() { String::new() } else { text };
     Ok(Suggestion { text, prompt: request.prompt, generation, window_start, snippets: built.snippets })
+}
+
+/// `text` from its first line that is not blank (or empty when all are).
+pub fn skip_blank_lines(text: &str) -> &str {
+    let mut rest = text;
+    while let Some(newline) = rest.find('\n') {
+        if !rest[..newline].trim().is_empty() {
+            break;
+        }
+        rest = &rest[newline + 1..];
+    }
+    rest
+}
+
+/// Spaces and tabs at the end of `prefix`, after its last line break.
+pub fn trailing_blank(prefix: &str) -> &str {
+    let line_start = prefix.rfind('\n').map_or(0, |newline| newline + 1);
+    let end = prefix.trim_end_matches([' ', '\t']).len().max(line_start);
+    &prefix[end..]
+}
+
+/// A generated text without the spaces the user already typed (`blank`): when the model wrote
+/// them, or fewer of them, they are taken off; other text is left as it is.
+pub fn after_typed_blank<'t>(text: &'t str, blank: &str) -> &'t str {
+    if blank.is_empty() {
+        return text;
+    }
+    if let Some(rest) = text.strip_prefix(blank) {
+        return rest;
+    }
+    let code = text.trim_start_matches([' ', '\t']);
+    if blank.starts_with(&text[..text.len() - code.len()]) {
+        code
+    } else {
+        text
+    }
 }
 
 /// Evaluates the prompt for a cursor without generating, so the next real request at or after
@@ -296,6 +366,35 @@ mod tests {
         let gathered = gather_at(&format!("{emoji}$0{emoji}"));
         assert!(gathered.prefix.chars().all(|c| c == '😀'));
         assert!(gathered.suffix.chars().all(|c| c == '😀'));
+    }
+
+    #[test]
+    fn typed_spaces_are_left_out_of_the_prompt_and_the_suggestion() {
+        assert_eq!(trailing_blank("fn main() {\n    "), "    ");
+        assert_eq!(trailing_blank("let x = "), " ");
+        assert_eq!(trailing_blank("let x =\n"), "");
+        assert_eq!(trailing_blank("x"), "");
+        assert_eq!(after_typed_blank("    let y = 2;", "    "), "let y = 2;");
+        assert_eq!(after_typed_blank("  let y = 2;", "    "), "let y = 2;", "fewer spaces than typed");
+        assert_eq!(after_typed_blank("let y = 2;", "    "), "let y = 2;");
+        assert_eq!(after_typed_blank("\n    next", "    "), "\n    next");
+        assert_eq!(after_typed_blank("      deeper", "    "), "  deeper");
+        assert_eq!(after_typed_blank(" value", ""), " value");
+        assert_eq!(skip_blank_lines("\n  \n    code\nmore"), "    code\nmore");
+        assert_eq!(skip_blank_lines("code\n\nmore"), "code\n\nmore");
+
+        let engine: Arc<dyn Engine> = Arc::new(ScriptedEngine::new("    total += 1;\n"));
+        let gathered = gather_at("fn main() {\n    $0\n}");
+        let settings = CompletionConfig::default();
+        let mut streamed = String::new();
+        let suggestion =
+            suggest(engine.as_ref(), &gathered, &settings, CancelFlag::new(), false, &mut |text| {
+                streamed.push_str(text)
+            })
+            .unwrap();
+        assert!(suggestion.prompt.render().ends_with("fn main() {\n"), "{}", suggestion.prompt.render());
+        assert_eq!(suggestion.text, "total += 1;");
+        assert!(streamed.starts_with("total += 1;"), "{streamed:?}");
     }
 
     #[test]

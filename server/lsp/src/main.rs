@@ -105,6 +105,9 @@ enum Command {
         /// Also report the model's perplexity on this many source files of the folder.
         #[arg(long, default_value_t = 0)]
         perplexity: usize,
+        /// Print every task's expected text and completion (stderr).
+        #[arg(long)]
+        show: bool,
     },
     /// Benchmarks, reported as ratios against a baseline measured in the same run.
     Bench {
@@ -213,6 +216,7 @@ fn main() -> ExitCode {
             max_tokens,
             threads,
             perplexity,
+            show,
         }) => {
             let defaults = CompletionConfig::default();
             let completion = CompletionConfig {
@@ -237,6 +241,7 @@ fn main() -> ExitCode {
                 model,
                 completion,
                 perplexity_files: perplexity,
+                show,
             };
             eval::run(&options, &mut std::io::stdout().lock()).map(|_| ExitCode::SUCCESS)
         }
