@@ -282,10 +282,15 @@ pub fn skip_blank_lines(text: &str) -> &str {
     rest
 }
 
-/// Spaces and tabs at the end of `prefix`, after its last line break.
+/// Spaces and tabs at the end of `prefix` after code on the cursor's line (`let x = `). The
+/// indentation of an otherwise empty line is not included: without it, small models open a
+/// blank line instead of writing the line (measured on SmolLM2).
 pub fn trailing_blank(prefix: &str) -> &str {
     let line_start = prefix.rfind('\n').map_or(0, |newline| newline + 1);
-    let end = prefix.trim_end_matches([' ', '\t']).len().max(line_start);
+    let end = prefix.trim_end_matches([' ', '\t']).len();
+    if end <= line_start {
+        return "";
+    }
     &prefix[end..]
 }
 
@@ -370,7 +375,8 @@ mod tests {
 
     #[test]
     fn typed_spaces_are_left_out_of_the_prompt_and_the_suggestion() {
-        assert_eq!(trailing_blank("fn main() {\n    "), "    ");
+        assert_eq!(trailing_blank("fn main() {\n    "), "", "indentation stays in the prompt");
+        assert_eq!(trailing_blank("fn main() {\n    x = "), " ");
         assert_eq!(trailing_blank("let x = "), " ");
         assert_eq!(trailing_blank("let x =\n"), "");
         assert_eq!(trailing_blank("x"), "");
@@ -383,8 +389,8 @@ mod tests {
         assert_eq!(skip_blank_lines("\n  \n    code\nmore"), "    code\nmore");
         assert_eq!(skip_blank_lines("code\n\nmore"), "code\n\nmore");
 
-        let engine: Arc<dyn Engine> = Arc::new(ScriptedEngine::new("    total += 1;\n"));
-        let gathered = gather_at("fn main() {\n    $0\n}");
+        let engine: Arc<dyn Engine> = Arc::new(ScriptedEngine::new(" total + 1;\n"));
+        let gathered = gather_at("fn main() {\n    let next = $0\n}");
         let settings = CompletionConfig::default();
         let mut streamed = String::new();
         let suggestion =
@@ -392,9 +398,9 @@ mod tests {
                 streamed.push_str(text)
             })
             .unwrap();
-        assert!(suggestion.prompt.render().ends_with("fn main() {\n"), "{}", suggestion.prompt.render());
-        assert_eq!(suggestion.text, "total += 1;");
-        assert!(streamed.starts_with("total += 1;"), "{streamed:?}");
+        assert!(suggestion.prompt.render().ends_with("let next ="), "{}", suggestion.prompt.render());
+        assert_eq!(suggestion.text, "total + 1;");
+        assert!(!streamed.is_empty() && "total + 1;\n".starts_with(&streamed), "{streamed:?}");
     }
 
     #[test]
