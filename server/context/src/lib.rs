@@ -78,6 +78,10 @@ pub enum PromptFormat {
     Plain,
     /// Fill-in-the-middle with the model's special tokens.
     Fim,
+    /// Fill-in-the-middle with repository-level file separators (Qwen2.5-Coder's `<|file_sep|>`,
+    /// StarCoder2's `<file_sep>`): each snippet file is `<file_sep>path\ncode`, then
+    /// `<file_sep>path\n` of this file before the FIM prefix.
+    FimRepo,
 }
 
 /// A prompt and how it was cut from the document.
@@ -105,22 +109,25 @@ pub fn build(
     budget_tokens: usize,
     counter: &dyn TokenCounter,
 ) -> BuiltPrompt {
-    let header = path_header(input.path, input.line_comment);
-    let n_header = counter.count_tokens(&header);
-    let n_special = if format == PromptFormat::Fim { 3 } else { 0 };
+    let repo = format == PromptFormat::FimRepo;
+    let header = if repo { format!("{}\n", input.path) } else { path_header(input.path, input.line_comment) };
+    // The file separator before this file's path counts as one token.
+    let n_header = counter.count_tokens(&header) + usize::from(repo);
+    let n_special = if format == PromptFormat::Plain { 0 } else { 3 };
     let available = budget_tokens.saturating_sub(n_header + n_special);
     let snippet_budget = if input.snippets.is_empty() { 0 } else { available * SNIPPET_BUDGET_PERCENT / 100 };
     let code_budget = available - snippet_budget;
     let (suffix_len, n_suffix) = match format {
         PromptFormat::Plain => (0, 0),
-        PromptFormat::Fim => {
+        PromptFormat::Fim | PromptFormat::FimRepo => {
             head_within(input.suffix, code_budget * FIM_SUFFIX_BUDGET_PERCENT / 100, counter)
         }
     };
     let window_of =
         |start: usize| input.prefix_start + start..input.prefix_start + input.prefix.len() + suffix_len;
     let (mut start, mut n_prefix) = prefix_window(input, code_budget - n_suffix, counter);
-    let mut context = context_text(input, &header, &window_of(start), snippet_budget + n_header, counter);
+    let mut context =
+        context_text(input, &header, &window_of(start), snippet_budget + n_header, counter, repo);
     // What the snippets left unused goes to the window (it moves only when the snippets change,
     // which re-evaluates the prompt anyway). Snippets of this file that the wider window now
     // shows are chosen again; the wider layout is kept only if it still fits.
@@ -128,7 +135,7 @@ pub fn build(
     if unused > 0 && !input.snippets.is_empty() {
         let (wide_start, wide_n_prefix) = prefix_window(input, code_budget + unused - n_suffix, counter);
         let wide_context =
-            context_text(input, &header, &window_of(wide_start), snippet_budget + n_header, counter);
+            context_text(input, &header, &window_of(wide_start), snippet_budget + n_header, counter, repo);
         if n_special + wide_context.n_tokens + wide_n_prefix + n_suffix
             <= budget_tokens.max(n_special + n_header)
         {
@@ -138,16 +145,17 @@ pub fn build(
     let code = context.text + &input.prefix[start..];
     let n_tokens = n_special + context.n_tokens + n_prefix + n_suffix;
     let snippets = context.snippets;
-    let parts = match format {
-        PromptFormat::Plain => vec![PromptPart::Text(code)],
-        PromptFormat::Fim => vec![
+    let mut parts = context.before;
+    match format {
+        PromptFormat::Plain => parts.push(PromptPart::Text(code)),
+        PromptFormat::Fim | PromptFormat::FimRepo => parts.extend([
             PromptPart::Special(SpecialToken::FimPrefix),
             PromptPart::Text(code),
             PromptPart::Special(SpecialToken::FimSuffix),
             PromptPart::Text(input.suffix[..suffix_len].to_owned()),
             PromptPart::Special(SpecialToken::FimMiddle),
-        ],
-    };
+        ]),
+    }
     BuiltPrompt {
         prompt: Prompt { parts },
         n_tokens,
@@ -159,6 +167,9 @@ pub fn build(
 
 /// The part of the prompt before the window: snippets, this file's path header, scope headers.
 struct Context {
+    /// Parts before the FIM prefix (repository-level layout only).
+    before: Vec<PromptPart>,
+    /// Text that starts the prompt's code part, before the window.
     text: String,
     n_tokens: usize,
     /// The snippets in it, in prompt order.
@@ -176,20 +187,32 @@ fn context_text(
     window: &std::ops::Range<usize>,
     budget: usize,
     counter: &dyn TokenCounter,
+    repo: bool,
 ) -> Context {
     let visible = |snippet: &Snippet| {
         snippet.range.as_ref().is_some_and(|range| range.start < window.end && window.start < range.end)
     };
     let mut chosen: Vec<&Snippet> = Vec::new();
-    let n_header = counter.count_tokens(header);
-    let mut best = Context { text: header.to_owned(), n_tokens: n_header, snippets: Vec::new() };
+    let render = |ordered: &[&Snippet]| -> Context {
+        if repo {
+            render_repo_context(input, header, ordered, counter)
+        } else {
+            let text = render_context(input, header, ordered);
+            let n_tokens = counter.count_tokens(&text);
+            Context {
+                before: Vec::new(),
+                text,
+                n_tokens,
+                snippets: ordered.iter().map(|s| (*s).clone()).collect(),
+            }
+        }
+    };
+    let mut best = render(&[]);
     for snippet in input.snippets.iter().filter(|snippet| !visible(snippet)) {
         chosen.push(snippet);
-        let ordered = context_order(input, &chosen);
-        let text = render_context(input, header, &ordered);
-        let n_tokens = counter.count_tokens(&text);
-        if n_tokens <= budget {
-            best = Context { text, n_tokens, snippets: ordered.into_iter().cloned().collect() };
+        let candidate = render(&context_order(input, &chosen));
+        if candidate.n_tokens <= budget {
+            best = candidate;
         } else {
             chosen.pop();
         }
@@ -254,6 +277,54 @@ fn render_context(input: &CompletionInput<'_>, header: &str, ordered: &[&Snippet
     text.push_str(header);
     text.push_str(&scopes);
     text
+}
+
+/// The repository-level layout: each other file's snippets as `<file_sep>path\ncode`, then
+/// `<file_sep>path\n` for this file; this file's definitions and enclosing scope headers start
+/// the code part (after the FIM prefix token).
+fn render_repo_context(
+    input: &CompletionInput<'_>,
+    header: &str,
+    ordered: &[&Snippet],
+    counter: &dyn TokenCounter,
+) -> Context {
+    let mut before: Vec<PromptPart> = Vec::new();
+    let mut n_tokens = 0;
+    let mut group: Option<(&str, String)> = None;
+    let flush = |group: Option<(&str, String)>, before: &mut Vec<PromptPart>, n_tokens: &mut usize| {
+        if let Some((path, code)) = group {
+            let text = format!("{path}\n{code}");
+            *n_tokens += 1 + counter.count_tokens(&text);
+            before.push(PromptPart::Special(SpecialToken::FileSeparator));
+            before.push(PromptPart::Text(text));
+        }
+    };
+    let mut own_definitions = String::new();
+    let mut scopes = String::new();
+    for snippet in ordered {
+        if snippet.path == input.path {
+            let target =
+                if snippet.origin == Origin::EnclosingScope { &mut scopes } else { &mut own_definitions };
+            target.push_str(&snippet.text);
+            target.push('\n');
+            continue;
+        }
+        if group.as_ref().map(|(path, _)| *path) != Some(snippet.path.as_str()) {
+            flush(group.take(), &mut before, &mut n_tokens);
+            group = Some((&snippet.path, String::new()));
+        }
+        if let Some((_, code)) = group.as_mut() {
+            code.push_str(&snippet.text);
+            code.push('\n');
+        }
+    }
+    flush(group.take(), &mut before, &mut n_tokens);
+    before.push(PromptPart::Special(SpecialToken::FileSeparator));
+    before.push(PromptPart::Text(header.to_owned()));
+    n_tokens += 1 + counter.count_tokens(header);
+    let text = own_definitions + &scopes;
+    n_tokens += counter.count_tokens(&text);
+    Context { before, text, n_tokens, snippets: ordered.iter().map(|s| (*s).clone()).collect() }
 }
 
 fn path_header(path: &str, line_comment: Option<&str>) -> String {
@@ -494,6 +565,65 @@ mod tests {
     }
 
     #[test]
+    fn repository_level_fim_puts_each_file_after_a_separator() {
+        let snippets = [
+            Snippet {
+                path: "src/geometry.rs".into(),
+                text: "pub struct Point { pub x: f64 }".into(),
+                origin: Origin::Definition { name: "Point".into() },
+                range: None,
+            },
+            Snippet {
+                path: "src/lib.rs".into(),
+                text: "impl Shape {".into(),
+                origin: Origin::EnclosingScope,
+                range: Some(0..12),
+            },
+        ];
+        let prefix = "impl Shape {\n".to_owned()
+            + &"    // filler line\n".repeat(30)
+            + "    fn center(&self) -> Point {\n        ";
+        let input = CompletionInput {
+            path: "src/lib.rs",
+            line_comment: Some("//"),
+            prefix: &prefix,
+            suffix: "\n    }\n}\n",
+            anchor: None,
+            prefix_start: 0,
+            snippets: &snippets,
+        };
+        let built = build(&input, PromptFormat::FimRepo, 60, &words);
+        assert!(built.n_tokens <= 60, "{}", built.n_tokens);
+        let n_real: usize = built
+            .prompt
+            .parts
+            .iter()
+            .map(|part| match part {
+                PromptPart::Text(text) => words(text),
+                PromptPart::Special(_) => 1,
+            })
+            .sum();
+        assert_eq!(n_real, built.n_tokens);
+        expect![[r#"
+            <FileSeparator>src/geometry.rs
+            pub struct Point { pub x: f64 }
+            <FileSeparator>src/lib.rs
+            <FimPrefix>impl Shape {
+                // filler line
+                // filler line
+                // filler line
+                // filler line
+                // filler line
+                // filler line
+                fn center(&self) -> Point {
+                    <FimSuffix>
+                }
+            }
+            <FimMiddle>"#]]
+        .assert_eq(&built.prompt.render());
+    }
+
+    #[test]
     fn budget_holds_for_every_cut() {
         let text = "alpha beta\ngamma\n\n delta epsilon zeta\n eta\n".repeat(5);
         for cursor in (0..text.len()).step_by(7) {
@@ -507,9 +637,9 @@ mod tests {
                     prefix_start: 0,
                     snippets: &[],
                 };
-                for format in [PromptFormat::Plain, PromptFormat::Fim] {
+                for format in [PromptFormat::Plain, PromptFormat::Fim, PromptFormat::FimRepo] {
                     let built = build(&input, format, budget, &words);
-                    let header_and_specials = 3 + if format == PromptFormat::Fim { 3 } else { 0 };
+                    let header_and_specials = 3 + if format == PromptFormat::Plain { 0 } else { 4 };
                     assert!(
                         built.n_tokens <= budget.max(header_and_specials),
                         "cursor {cursor} budget {budget} {format:?}: {}",

@@ -8,6 +8,7 @@
 
 #![deny(clippy::print_stdout)]
 
+pub mod fim;
 mod llama;
 pub mod registry;
 mod scripted;
@@ -75,6 +76,8 @@ pub struct ModelInfo {
     pub n_ctx: usize,
     /// Fill-in-the-middle tokens when the model's vocabulary has them.
     pub fim: Option<FimTokens>,
+    /// The repository-level file separator token, when the model has one (FIM models only).
+    pub file_separator: Option<u32>,
     /// A human-readable account of where the model runs ("cpu, 2 threads", "cuda0, 30/30 layers").
     pub device: String,
 }
@@ -106,6 +109,8 @@ pub enum SpecialToken {
     FimPrefix,
     FimSuffix,
     FimMiddle,
+    /// Separates files in a repository-level prompt (`<|file_sep|>`, `<file_sep>`).
+    FileSeparator,
 }
 
 /// One part of a prompt. Text is tokenized as plain text, never parsed for special tokens, so code

@@ -232,16 +232,26 @@ impl LlamaEngine {
 
         let vocab = model.vocab();
         let (pre, suf, mid) = (vocab.fim_pre(), vocab.fim_suf(), vocab.fim_mid());
-        let fim = (pre.0 >= 0 && suf.0 >= 0 && mid.0 >= 0).then_some(FimTokens {
+        let metadata = (pre.0 >= 0 && suf.0 >= 0 && mid.0 >= 0).then_some(FimTokens {
             prefix: pre.0 as u32,
             suffix: suf.0 as u32,
             middle: mid.0 as u32,
         });
+        let metadata_separator = (vocab.fim_sep().0 >= 0).then_some(vocab.fim_sep().0 as u32);
+        let support = crate::fim::resolve(metadata, metadata_separator, &VocabularyView(&vocab));
+        let fim = support.map(|support| support.tokens);
+        let file_separator = support.and_then(|support| support.file_separator);
         let device = describe_device(backend, &options, model.n_layer(), threads);
         // Shifting cached positions needs RoPE and a plain attention cache.
         let can_shift = model.rope_type().is_some() && !model.is_recurrent() && !model.is_hybrid();
-        let info = ModelInfo { id: id.to_owned(), path: path.to_path_buf(), n_ctx, fim, device };
+        let info =
+            ModelInfo { id: id.to_owned(), path: path.to_path_buf(), n_ctx, fim, file_separator, device };
         Ok(LlamaEngine { info, options, can_shift, model, session: Mutex::new(session) })
+    }
+
+    /// The model's control token spelled `text` (`<|im_start|>`), if `text` is exactly one.
+    pub fn control_token(&self, text: &str) -> Option<u32> {
+        crate::fim::single_control_token(&VocabularyView(&self.model.vocab()), text)
     }
 
     fn tokenize(&self, request: &GenerateRequest) -> Result<Vec<LlamaToken>, EngineError> {
@@ -261,6 +271,10 @@ impl LlamaEngine {
                         SpecialToken::FimPrefix => fim.prefix,
                         SpecialToken::FimSuffix => fim.suffix,
                         SpecialToken::FimMiddle => fim.middle,
+                        SpecialToken::FileSeparator => self
+                            .info
+                            .file_separator
+                            .ok_or(EngineError::MissingSpecialToken { token: *special })?,
                     };
                     tokens.push(LlamaToken(id as i32));
                 }
@@ -359,6 +373,18 @@ impl Engine for LlamaEngine {
         let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (nll, n_scored) = session.with_dependent_mut(|_, warm| score_in(warm, &tokens))?;
         Ok(TextScore { n_tokens: n_scored, negative_log_likelihood: nll })
+    }
+}
+
+/// llama.cpp's vocabulary as FIM template resolution sees it.
+struct VocabularyView<'v>(&'v llama_cpp_2::vocab::LlamaVocab<'v>);
+
+impl crate::fim::SpecialVocabulary for VocabularyView<'_> {
+    fn encode_special(&self, text: &str) -> Vec<u32> {
+        self.0.tokenize(text.as_bytes(), false, true).into_iter().map(|token| token.0 as u32).collect()
+    }
+    fn is_control(&self, token: u32) -> bool {
+        self.0.is_control(LlamaToken(token as i32))
     }
 }
 

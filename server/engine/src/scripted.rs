@@ -25,6 +25,7 @@ impl ScriptedEngine {
             path: PathBuf::from("scripted"),
             n_ctx: 4096,
             fim: None,
+            file_separator: None,
             device: "scripted".into(),
         };
         ScriptedEngine { info, reply: reply.into(), delay_per_piece: Duration::ZERO }

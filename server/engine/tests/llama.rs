@@ -316,3 +316,15 @@ fn issue_4_code_is_more_predictable_than_shuffled_code() {
     // Scoring leaves generation exact: the same prompt gives the same text as before.
     assert_eq!(engine.score(code).unwrap(), natural, "scoring is deterministic");
 }
+
+#[test]
+fn issue_4_fim_templates_need_real_control_tokens() {
+    let engine = engine();
+    // SmolLM2 has chat control tokens but no FIM ones: a template's text is plain text to it.
+    assert!(engine.control_token("<|im_start|>").is_some());
+    for template in wisp_engine::fim::FIM_TEMPLATES {
+        assert_eq!(engine.control_token(template.prefix), None, "{}", template.family);
+    }
+    assert_eq!(engine.model().fim, None);
+    assert_eq!(engine.model().file_separator, None);
+}

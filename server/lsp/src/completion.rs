@@ -177,7 +177,12 @@ pub struct Suggestion {
 
 /// The prompt for a gathered cursor, in the layout the model understands, within the budget.
 pub fn build_prompt(engine: &dyn Engine, gathered: &Gathered, settings: &CompletionConfig) -> BuiltPrompt {
-    let format = if engine.model().fim.is_some() { PromptFormat::Fim } else { PromptFormat::Plain };
+    let model = engine.model();
+    let format = match (model.fim.is_some(), model.file_separator.is_some()) {
+        (true, true) => PromptFormat::FimRepo,
+        (true, false) => PromptFormat::Fim,
+        (false, _) => PromptFormat::Plain,
+    };
     let anchor = gathered.anchor.and_then(|anchor| anchor.checked_sub(gathered.prefix_start));
     let input = CompletionInput {
         path: &gathered.path,

@@ -965,7 +965,12 @@ impl Server {
                 let built = completion::build_prompt(engine.as_ref(), &gathered, &settings);
                 Ok::<_, String>(DebugPrompt {
                     prompt: built.prompt.render(),
-                    format: if engine.model().fim.is_some() { "fim" } else { "plain" }.into(),
+                    format: match (engine.model().fim.is_some(), engine.model().file_separator.is_some()) {
+                        (true, true) => "fim-repo",
+                        (true, false) => "fim",
+                        (false, _) => "plain",
+                    }
+                    .into(),
                     n_tokens: built.n_tokens,
                     budget_tokens: settings.prompt_tokens,
                     model: engine.model().id.clone(),
@@ -1134,7 +1139,7 @@ fn ready_engine(model_state: &RwLock<ModelState>) -> Result<Arc<dyn Engine>, Str
 pub struct DebugPrompt {
     /// The prompt, special tokens shown as `<FimPrefix>` etc.
     pub prompt: String,
-    /// "plain" (path header + prefix) or "fim".
+    /// "plain" (path header + prefix), "fim", or "fim-repo" (FIM with file separators).
     pub format: String,
     /// Prompt tokens as counted by the model's tokenizer.
     pub n_tokens: usize,
