@@ -211,18 +211,8 @@ pub fn suggest(
     // (" .map", "    let") and pushes it off course (a blank line, a stray space). The prompt ends
     // before the spaces typed on the cursor's line; the model writes them again, and they are
     // taken off the suggestion.
-    let blank = trailing_blank(&gathered.prefix);
-    let healed;
-    let prompt_source = if blank.is_empty() {
-        gathered
-    } else {
-        healed = Gathered {
-            prefix: gathered.prefix[..gathered.prefix.len() - blank.len()].to_owned(),
-            ..gathered.clone()
-        };
-        &healed
-    };
-    let built = build_prompt(engine, prompt_source, settings);
+    let (prompt_source, blank) = healed(gathered);
+    let built = build_prompt(engine, &prompt_source, settings);
     let build_ms = started.elapsed().as_secs_f64() * 1e3;
     let window_start = gathered.prefix_start + built.prefix_window_start;
     let time_budget =
@@ -285,6 +275,19 @@ pub fn skip_blank_lines(text: &str) -> &str {
         rest = &rest[newline + 1..];
     }
     rest
+}
+
+/// What the prompt is built from, and the spaces typed after code on the cursor's line that the
+/// prompt leaves out (token healing: a prompt ending in a space splits the tokens the model knows,
+/// " .map", " value", and pushes it off course; the model writes the space again and it is taken
+/// off the suggestion).
+pub fn healed(gathered: &Gathered) -> (std::borrow::Cow<'_, Gathered>, &str) {
+    let blank = trailing_blank(&gathered.prefix);
+    if blank.is_empty() {
+        return (std::borrow::Cow::Borrowed(gathered), blank);
+    }
+    let prefix = gathered.prefix[..gathered.prefix.len() - blank.len()].to_owned();
+    (std::borrow::Cow::Owned(Gathered { prefix, ..gathered.clone() }), blank)
 }
 
 /// Spaces and tabs at the end of `prefix` after code on the cursor's line (`let x = `). The

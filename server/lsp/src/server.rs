@@ -953,8 +953,13 @@ impl Server {
     }
 
     /// `wisp/debugPrompt`: "why did it suggest that?" — the prompt, without running the model.
+    ///
+    /// Like a completion, it keeps the prompt's window anchored where it started, so consecutive
+    /// calls see the prompts consecutive completions would (the replay benchmark relies on it).
     async fn debug_prompt(&self, params: TextDocumentPositionParams) -> jsonrpc::Result<DebugPrompt> {
+        let uri = params.text_document.uri.clone();
         let gathered = self.gather(&params.text_document.uri, params.position, false)?;
+        let prefix_start = gathered.prefix_start;
         let settings = self.config().completion;
         let model_state = Arc::clone(&self.state.model);
         let outcome = self
@@ -962,8 +967,10 @@ impl Server {
             .worker
             .run(move || {
                 let engine = ready_engine(&model_state)?;
-                let built = completion::build_prompt(engine.as_ref(), &gathered, &settings);
-                Ok::<_, String>(DebugPrompt {
+                let (source, _) = completion::healed(&gathered);
+                let built = completion::build_prompt(engine.as_ref(), &source, &settings);
+                let window_start = prefix_start + built.prefix_window_start;
+                let debug = DebugPrompt {
                     prompt: built.prompt.render(),
                     format: match (engine.model().fim.is_some(), engine.model().file_separator.is_some()) {
                         (true, true) => "fim-repo",
@@ -983,11 +990,15 @@ impl Server {
                             text: snippet.text.clone(),
                         })
                         .collect(),
-                })
+                };
+                Ok::<_, String>((debug, window_start))
             })
             .await;
         match outcome {
-            Ok(Ok(debug)) => Ok(debug),
+            Ok(Ok((debug, window_start))) => {
+                self.with_document(&uri, |open| open.anchor = Some(window_start));
+                Ok(debug)
+            }
             Ok(Err(why)) => Err(error(ErrorCode::ServerError(MODEL_UNAVAILABLE), why)),
             Err(job_error) => Err(error(ErrorCode::InternalError, job_error.to_string())),
         }
