@@ -333,7 +333,8 @@ impl Server {
     /// Reads what a suggestion at `position` needs, synchronously, under the documents lock.
     fn gather(&self, uri: &Uri, position: Position, refresh_context: bool) -> jsonrpc::Result<Gathered> {
         let encoding = *self.state.encoding.read().unwrap_or_else(|p| p.into_inner());
-        let max_lines = self.config().completion.max_lines;
+        let config = self.config();
+        let max_lines = config.completion.max_lines;
         let documents = self.state.documents.lock().unwrap_or_else(|p| p.into_inner());
         let open = documents.get(uri).ok_or_else(|| {
             error(
@@ -376,7 +377,6 @@ impl Server {
                 ),
             )
         })?;
-        let config = self.config();
         let mode = wisp_context::ContextMode::from(config.context.mode);
         catch_unwind(AssertUnwindSafe(|| {
             let mut gathered = completion::gather(&open.document, offset, &open.display_path, max_lines);

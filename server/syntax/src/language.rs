@@ -198,6 +198,35 @@ pub struct LanguageFiles<'a> {
     pub tags: Option<(&'a str, &'a str)>,
 }
 
+/// The `tags.scm` of `files` with the one it inherits from put in front, when its header has a
+/// `; inherits: <folder>` line (TSX's queries are TypeScript's plus JSX patterns). Errors name the
+/// joined text as `grammars/<folder>/tags.scm + grammars/<this>/tags.scm`, with line numbers
+/// counted in the joined text. `None` when nothing is inherited.
+fn with_inherited_tags(
+    files: &LanguageFiles<'_>,
+    all: &[LanguageFiles<'_>],
+) -> Result<Option<(String, String)>, LanguageConfigError> {
+    let Some((tags_name, tags_text)) = files.tags else { return Ok(None) };
+    let parent = tags_text
+        .lines()
+        .take_while(|line| line.starts_with(';') || line.trim().is_empty())
+        .find_map(|line| line.strip_prefix("; inherits:").map(str::trim));
+    let Some(parent) = parent else { return Ok(None) };
+    let parent_name = format!("grammars/{parent}/tags.scm");
+    let Some((_, parent_text)) =
+        all.iter().filter_map(|other| other.tags).find(|(name, _)| *name == parent_name)
+    else {
+        return Err(LanguageConfigError::Query {
+            source_name: tags_name.to_owned(),
+            line: 1,
+            column: 1,
+            offset: 0,
+            message: format!("inherits from {parent_name}, which is not among the languages loaded"),
+        });
+    };
+    Ok(Some((format!("{parent_name} + {tags_name}"), format!("{parent_text}\n{tags_text}"))))
+}
+
 /// The files of the built-in language in `grammars/<$name>/`, embedded in the binary;
 /// `builtin_language!("x", without_tags)` for a folder that has no `tags.scm`.
 macro_rules! builtin_language {
@@ -357,7 +386,10 @@ impl LanguageRegistry {
     pub fn from_files(files: &[LanguageFiles<'_>]) -> Result<LanguageRegistry, LanguageConfigError> {
         let mut registry = LanguageRegistry::default();
         for language_files in files {
-            registry.add(Language::from_files(language_files)?)?;
+            let inherited = with_inherited_tags(language_files, files)?;
+            let tags =
+                inherited.as_ref().map(|(name, text)| (name.as_str(), text.as_str())).or(language_files.tags);
+            registry.add(Language::from_files(&LanguageFiles { tags, ..*language_files })?)?;
         }
         Ok(registry)
     }

@@ -3,7 +3,6 @@
 //! cursor, and files that are broken, empty or huge.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use expect_test::{expect, Expect};
 use wisp_syntax::tags::{self, MAX_HEADER_BYTES};
@@ -1245,19 +1244,28 @@ fn every_language_has_a_tags_query() {
 }
 
 #[test]
-fn tsx_tags_are_the_typescript_tags_and_jsx() {
-    // grammars/tsx/tags.scm is a copy (the TypeScript grammar has no JSX nodes, so one file cannot
-    // serve both); this keeps the copy in step.
-    let grammars = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../grammars");
-    let read = |path: &str| std::fs::read_to_string(grammars.join(path)).unwrap();
-    let without_header = |text: &str| text.split_once("\n\n").map(|(_, rest)| rest.to_owned()).unwrap();
-    let typescript = without_header(&read("typescript/tags.scm"));
-    let tsx = without_header(&read("tsx/tags.scm"));
-    assert!(
-        tsx.starts_with(&typescript),
-        "grammars/tsx/tags.scm must start with the patterns of grammars/typescript/tags.scm"
-    );
-    assert!(tsx[typescript.len()..].contains("jsx_opening_element"));
+fn tsx_tags_inherit_the_typescript_tags() {
+    // grammars/tsx/tags.scm holds only the JSX patterns and says `; inherits: typescript`: a TSX
+    // file gets TypeScript's definitions and JSX component references.
+    let registry = LanguageRegistry::builtin();
+    let tsx = registry.by_name("tsx").unwrap();
+    let source = "import { Button } from \"./button\";\ninterface Props { label: string }\nexport function App(props: Props) {\n  return <Button label={props.label} />;\n}\n";
+    let tags = wisp_syntax::tags::extract_from_source(&tsx, source);
+    let definitions: Vec<&str> = tags.definitions.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(definitions, ["Props", "App"]);
+    assert!(tags.references.iter().any(|r| r.name == "Button"), "{:?}", tags.references);
+    assert_eq!(tags.imports[0].source.as_deref(), Some("./button"));
+}
+
+#[test]
+fn inheriting_from_an_unknown_folder_is_an_error() {
+    let files = [wisp_syntax::LanguageFiles {
+        toml_name: "grammars/x/language.toml",
+        toml_text: "name = \"x\"\ngrammar = \"rust\"\nlanguage_ids = [\"x\"]\n",
+        tags: Some(("grammars/x/tags.scm", "; inherits: nowhere\n")),
+    }];
+    let error = LanguageRegistry::from_files(&files).unwrap_err().to_string();
+    assert_eq!(error, "grammars/x/tags.scm:1:1 (byte 0): inherits from grammars/nowhere/tags.scm, which is not among the languages loaded");
 }
 
 #[test]
