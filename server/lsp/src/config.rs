@@ -12,12 +12,131 @@ use wisp_engine::{LlamaOptions, SplitMode};
 /// File read from the workspace root, if present.
 pub const CONFIG_FILE_NAME: &str = "wisp.toml";
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub model: ModelConfig,
     pub completion: CompletionConfig,
     pub context: ContextConfig,
+    pub telemetry: TelemetryConfig,
+    pub experiment: ExperimentConfig,
+}
+
+/// What Wisp records about its suggestions, on this machine only (`wisp stats`, `wisp dataset
+/// export`). Nothing is recorded until `events` is turned on, and nothing ever leaves the
+/// machine except by an export the user runs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Record what happens to each suggestion (shown, accepted, partly accepted, dismissed, kept
+    /// after an accept) with its model, variant, language, latency and lengths — no code.
+    pub events: bool,
+    /// Also keep the prompt and suggestion text, after redaction (secrets and personal data
+    /// replaced), for `wisp dataset export`. Needs `events`.
+    pub content: bool,
+    /// The database file (default: `feedback.sqlite3` in `$WISP_DATA_DIR`, else
+    /// `~/.local/share/wisp`).
+    pub path: Option<PathBuf>,
+    /// Days of history kept.
+    pub retention_days: u32,
+    /// Size bound of the database in MiB; the oldest records go first.
+    pub max_megabytes: u64,
+    /// Seconds after an accept at which the share of the accepted text still in the document
+    /// is measured.
+    pub survival_after_s: Vec<u32>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> TelemetryConfig {
+        let retention = wisp_telemetry::Retention::default();
+        TelemetryConfig {
+            events: false,
+            content: false,
+            path: None,
+            retention_days: retention.max_days,
+            max_megabytes: retention.max_bytes >> 20,
+            survival_after_s: vec![30, 120],
+        }
+    }
+}
+
+impl TelemetryConfig {
+    pub fn retention(&self) -> wisp_telemetry::Retention {
+        wisp_telemetry::Retention { max_days: self.retention_days, max_bytes: self.max_megabytes << 20 }
+    }
+
+    /// The database file: `path`, else the default under the data directory.
+    pub fn database(&self) -> Option<PathBuf> {
+        self.path.clone().or_else(|| {
+            wisp_telemetry::data_dir().map(|dir| dir.join(wisp_telemetry::DATABASE_FILE_NAME))
+        })
+    }
+}
+
+/// A/B tests and canary rollouts: variants of the settings, each answering a share of the
+/// completions (chosen by a hash of the completion id); the rest use the settings outside.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExperimentConfig {
+    /// Mixed into the assignment hash: change it to reshuffle which completions go where.
+    pub salt: String,
+    pub variants: Vec<VariantConfig>,
+}
+
+/// One variant: its name, its share, and the settings it changes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantConfig {
+    pub name: String,
+    /// Percent of completions (0–100). A canary starts small; 0 rolls it back.
+    pub share: f64,
+    /// Another model: a registry id or a GGUF path (loaded next to the main one when first
+    /// needed).
+    pub model: Option<String>,
+    /// Context strategy: "none", "file" or "full".
+    pub context: Option<ContextModeSetting>,
+    pub max_tokens: Option<usize>,
+    pub max_lines: Option<usize>,
+    pub prompt_tokens: Option<usize>,
+}
+
+/// Applies the experiment variant drawn for `completion_id` to `config`; returns its name, or
+/// None for the default settings.
+pub fn apply_variant(config: &mut Config, completion_id: &str) -> Option<String> {
+    let shares = config.experiment.shares();
+    let index = wisp_telemetry::experiment::assign(&shares, completion_id, &config.experiment.salt)?;
+    let variant = config.experiment.variants[index].clone();
+    if let Some(model) = &variant.model {
+        if crate::looks_like_path(model) {
+            config.model.path = Some(PathBuf::from(model));
+            config.model.id = None;
+        } else {
+            config.model.id = Some(model.clone());
+            config.model.path = None;
+        }
+    }
+    if let Some(mode) = variant.context {
+        config.context.mode = mode;
+    }
+    if let Some(max_tokens) = variant.max_tokens {
+        config.completion.max_tokens = max_tokens;
+    }
+    if let Some(max_lines) = variant.max_lines {
+        config.completion.max_lines = max_lines;
+    }
+    if let Some(prompt_tokens) = variant.prompt_tokens {
+        config.completion.prompt_tokens = prompt_tokens;
+    }
+    Some(variant.name)
+}
+
+impl ExperimentConfig {
+    pub fn shares(&self) -> Vec<wisp_telemetry::experiment::Share> {
+        self.variants
+            .iter()
+            .map(|variant| wisp_telemetry::experiment::Share { name: variant.name.clone(), percent: variant.share })
+            .collect()
+    }
 }
 
 /// Where prompts get context beyond the code around the cursor.
@@ -31,11 +150,14 @@ pub struct ContextConfig {
     /// Index the workspace folder in the background (definitions and imports of every source
     /// file not ignored by `.gitignore` or `.wispignore`).
     pub index: bool,
+    /// File-name globs that never reach a prompt, on top of the built-in ones (`.env`, `*.pem`,
+    /// `id_rsa*`, …) and `.wispignore`.
+    pub sensitive_files: Vec<String>,
 }
 
 impl Default for ContextConfig {
     fn default() -> ContextConfig {
-        ContextConfig { mode: ContextModeSetting::Full, index: true }
+        ContextConfig { mode: ContextModeSetting::Full, index: true, sensitive_files: Vec::new() }
     }
 }
 
@@ -223,6 +345,25 @@ impl Config {
         }
         if self.model.threads == Some(0) {
             return Err("\"model.threads\" must be at least 1".into());
+        }
+        if self.telemetry.content && !self.telemetry.events {
+            return Err(
+                "\"telemetry.content\" needs \"telemetry.events\" — turn both on to keep suggestion text, or content off".into(),
+            );
+        }
+        wisp_guard::SensitiveFiles::new(&self.context.sensitive_files)
+            .map_err(|why| format!("\"context.sensitive_files\": {why}"))?;
+        wisp_telemetry::experiment::validate(&self.experiment.shares())
+            .map_err(|why| format!("\"experiment.variants\": {why}"))?;
+        for variant in &self.experiment.variants {
+            let prompt = variant.prompt_tokens.unwrap_or(self.completion.prompt_tokens);
+            let generated = variant.max_tokens.unwrap_or(self.completion.max_tokens);
+            if prompt + generated >= self.model.n_ctx || generated == 0 || variant.max_lines == Some(0) {
+                return Err(format!(
+                    "experiment variant {:?}: prompt_tokens ({prompt}) + max_tokens ({generated}) must be below \"model.n_ctx\" ({}), and max_tokens and max_lines at least 1",
+                    variant.name, self.model.n_ctx
+                ));
+            }
         }
         Ok(())
     }

@@ -9,9 +9,11 @@ mod cache;
 mod completion;
 mod config;
 mod eval;
+mod feedback;
 mod flight;
 mod models;
 mod server;
+mod stats;
 mod transport;
 mod worker;
 
@@ -109,6 +111,28 @@ enum Command {
         #[arg(long)]
         show: bool,
     },
+    /// Suggestion feedback recorded on this machine: shown, accepted (rate with a Wilson 95%
+    /// interval), partly accepted, kept after 30/120 s, latency.
+    Stats {
+        /// Only completions from this far back: 30m, 12h, 7d, 2w, or all.
+        #[arg(long, default_value = "all")]
+        since: String,
+        /// Group by model, language, variant (with each variant's difference from the default
+        /// and its significance) or trigger.
+        #[arg(long)]
+        by: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The feedback database (default: telemetry.path, else the data directory's).
+        #[arg(long)]
+        database: Option<PathBuf>,
+    },
+    /// Datasets from recorded feedback.
+    Dataset {
+        #[command(subcommand)]
+        command: DatasetCommand,
+    },
     /// Benchmarks, reported as ratios against a baseline measured in the same run.
     Bench {
         #[command(subcommand)]
@@ -171,6 +195,26 @@ enum BenchCommand {
         /// A llama-bench binary (scripts/build-llama-cpp-tools builds one) to compare against.
         #[arg(long)]
         llama_bench: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DatasetCommand {
+    /// Write consented, redacted suggestions with their labels as JSONL (schema in
+    /// docs/dataset.md), one file never spanning two splits.
+    Export {
+        /// Output file (default: stdout).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Only completions from this far back: 30m, 12h, 7d, 2w, or all.
+        #[arg(long, default_value = "all")]
+        since: String,
+        /// Percent of files in train and validation, comma-separated; the rest is test.
+        #[arg(long, value_delimiter = ',', default_value = "80,10", num_args = 2)]
+        split: Vec<u32>,
+        /// The feedback database (default: telemetry.path, else the data directory's).
+        #[arg(long)]
+        database: Option<PathBuf>,
     },
 }
 
@@ -246,6 +290,28 @@ fn main() -> ExitCode {
             eval::run(&options, &mut std::io::stdout().lock()).map(|_| ExitCode::SUCCESS)
         }
         Some(Command::Bench { command }) => bench_command(command),
+        Some(Command::Stats { since, by, json, database }) => feedback_database(database).and_then(|database| {
+            stats::print(&database, Some(&since), by.as_deref(), json, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }),
+        Some(Command::Dataset { command: DatasetCommand::Export { output, since, split, database } }) => {
+            feedback_database(database).and_then(|database| {
+                let shares = wisp_telemetry::dataset::SplitShares { train: split[0], validation: split[1] };
+                let n_rows = match &output {
+                    Some(path) => {
+                        let file = std::fs::File::create(path)
+                            .with_context(|| format!("cannot create {}", path.display()))?;
+                        let mut writer = std::io::BufWriter::new(file);
+                        let n = stats::export(&database, Some(&since), shares, &mut writer)?;
+                        writer.flush()?;
+                        n
+                    }
+                    None => stats::export(&database, Some(&since), shares, &mut std::io::stdout().lock())?,
+                };
+                eprintln!("{n_rows} examples exported");
+                Ok(ExitCode::SUCCESS)
+            })
+        }
     };
     match result {
         Ok(code) => code,
@@ -254,6 +320,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The feedback database: `--database`, else `telemetry.path` of the current folder's
+/// `wisp.toml`, else the data directory's.
+fn feedback_database(database: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(database) = database {
+        return Ok(database);
+    }
+    let layer = config::read_file_layer(Path::new(".")).map_err(anyhow::Error::msg)?;
+    let config = config::Layers { file: layer, ..Default::default() }.resolve().map_err(anyhow::Error::msg)?;
+    config.telemetry.database().context("no data directory: pass --database or set WISP_DATA_DIR")
 }
 
 /// Logs go to stderr, filtered by `WISP_LOG` (e.g. `WISP_LOG=debug`). llama.cpp's own chatter is
@@ -321,7 +398,7 @@ fn model_config_for(model: Option<&str>, threads: Option<usize>) -> ModelConfig 
     config
 }
 
-fn looks_like_path(value: &str) -> bool {
+pub(crate) fn looks_like_path(value: &str) -> bool {
     value.contains('/') || value.ends_with(".gguf") || Path::new(value).is_file()
 }
 

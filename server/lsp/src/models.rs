@@ -54,3 +54,13 @@ pub fn load(config: &ModelConfig) -> Result<Loaded, String> {
         .map_err(|error| error.to_string())?;
     Ok(Loaded { engine: Arc::new(engine), load_time: started.elapsed() })
 }
+
+/// sha256 of the configured model file, hex: the registry's pinned hash for registry models
+/// (already verified on load), else computed from the file (a second or so per GiB).
+pub fn sha256(config: &ModelConfig) -> Result<String, String> {
+    let choice = choose(config)?;
+    if let Some(entry) = &choice.registry_entry {
+        return Ok(entry.sha256.clone());
+    }
+    registry::sha256_file(&choice.path).map_err(|error| error.to_string())
+}

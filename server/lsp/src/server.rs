@@ -24,6 +24,7 @@ use wisp_syntax::{Document, LanguageRegistry, PositionEncoding};
 use crate::cache::{self, SuggestionCache};
 use crate::completion::{self, Gathered};
 use crate::config::{self, CompletionConfig, Config, Layers};
+use crate::feedback::{self, Feedback};
 use crate::flight::{self, Flight, Interest};
 use crate::models;
 use crate::worker::{panic_message, InferenceWorker};
@@ -42,6 +43,10 @@ pub fn service() -> (LspService<Server>, tower_lsp_server::ClientSocket) {
         .custom_method("textDocument/inlineCompletion", Server::inline_completion)
         .custom_method("wisp/debugPrompt", Server::debug_prompt)
         .custom_method("wisp/metrics", Server::metrics)
+        .custom_method("wisp/stats", Server::stats)
+        .custom_method("textDocument/didShowCompletion", Server::did_show_completion)
+        .custom_method("textDocument/didPartiallyAcceptCompletion", Server::did_partially_accept_completion)
+        .custom_method("wisp/didDismissCompletion", Server::did_dismiss_completion)
         .finish()
 }
 
@@ -143,6 +148,42 @@ impl Drop for BusyGuard {
     }
 }
 
+/// A suggestion and how it was made (recorded with feedback).
+struct Suggested {
+    text: String,
+    model_id: String,
+    source: wisp_telemetry::Source,
+    prompt_tokens: u32,
+    suggestion_tokens: u32,
+    context_ms: f64,
+    queue_ms: f64,
+    prompt_ms: f64,
+    decode_ms: f64,
+    /// The prompt as the model saw it, when `telemetry.content` is on.
+    prompt: Option<String>,
+    /// Byte offset of the cursor.
+    offset: usize,
+}
+
+impl Suggested {
+    /// An earlier generation's text answering this request without a model run.
+    fn reused(text: String, model_id: &str, source: wisp_telemetry::Source) -> Suggested {
+        Suggested {
+            text,
+            model_id: model_id.to_owned(),
+            source,
+            prompt_tokens: 0,
+            suggestion_tokens: 0,
+            context_ms: 0.0,
+            queue_ms: 0.0,
+            prompt_ms: 0.0,
+            decode_ms: 0.0,
+            prompt: None,
+            offset: 0,
+        }
+    }
+}
+
 /// The last suggestion answered for a document, to recognise its acceptance in a later edit.
 #[derive(Debug, Clone)]
 struct Shown {
@@ -180,6 +221,14 @@ struct State {
     client_watches_files: std::sync::atomic::AtomicBool,
     /// Set on shutdown: background work (indexing) stops.
     stopping: std::sync::atomic::AtomicBool,
+    /// Suggestion feedback (ids, show/accept/dismiss, survival), when `telemetry.events` is on.
+    feedback: Feedback,
+    /// sha256 of the loaded model file, hex (recorded with feedback).
+    model_sha256: Arc<RwLock<String>>,
+    /// Models of experiment variants that use another model than the main one.
+    variant_models: Mutex<Vec<(config::ModelConfig, Arc<RwLock<ModelState>>)>>,
+    /// Files that never reach a prompt (`.env`, keys, …, plus `context.sensitive_files`).
+    sensitive: RwLock<wisp_guard::SensitiveFiles>,
 }
 
 /// The snippets last collected for a document, kept while the cursor stays in the same scope.
@@ -191,6 +240,10 @@ struct StickyContext {
 
 struct OpenDocument {
     document: Document,
+    /// The client's language id ("rust", "python", …).
+    language_id: String,
+    /// A sensitive file (`.env`, a key, …) or one matched by `.wispignore`: never in a prompt.
+    private: bool,
     /// Path shown to the model.
     display_path: String,
     /// NUL bytes were seen: not text a model should continue.
@@ -210,6 +263,8 @@ impl OpenDocument {
     fn new(document: Document, display_path: String, binary: bool) -> OpenDocument {
         OpenDocument {
             document,
+            language_id: String::new(),
+            private: false,
             display_path,
             binary,
             anchor: None,
@@ -273,6 +328,10 @@ impl Server {
             client_progress: Default::default(),
             client_watches_files: Default::default(),
             stopping: Default::default(),
+            feedback: Feedback::default(),
+            model_sha256: Arc::default(),
+            variant_models: Mutex::default(),
+            sensitive: RwLock::new(builtin_sensitive_files()),
         };
         Server { client, state: Arc::new(state) }
     }
@@ -293,11 +352,14 @@ impl Server {
         *self.state.model.write().unwrap_or_else(|p| p.into_inner()) = ModelState::Loading;
         self.status("Normal", "loading model", true).await;
         let model_state = Arc::clone(&self.state.model);
+        let model_sha256 = Arc::clone(&self.state.model_sha256);
         let outcome = self
             .state
             .worker
             .run(move || {
                 let loaded = models::load(&config);
+                *model_sha256.write().unwrap_or_else(|p| p.into_inner()) =
+                    if loaded.is_ok() { models::sha256(&config).unwrap_or_default() } else { String::new() };
                 let (state, outcome) = match loaded {
                     Ok(loaded) => {
                         let info = loaded.engine.model();
@@ -332,8 +394,17 @@ impl Server {
 
     /// Reads what a suggestion at `position` needs, synchronously, under the documents lock.
     fn gather(&self, uri: &Uri, position: Position, refresh_context: bool) -> jsonrpc::Result<Gathered> {
+        self.gather_with(uri, position, refresh_context, &self.config())
+    }
+
+    fn gather_with(
+        &self,
+        uri: &Uri,
+        position: Position,
+        refresh_context: bool,
+        config: &Config,
+    ) -> jsonrpc::Result<Gathered> {
         let encoding = *self.state.encoding.read().unwrap_or_else(|p| p.into_inner());
-        let config = self.config();
         let max_lines = config.completion.max_lines;
         let documents = self.state.documents.lock().unwrap_or_else(|p| p.into_inner());
         let open = documents.get(uri).ok_or_else(|| {
@@ -541,7 +612,7 @@ impl Server {
         let started = std::time::Instant::now();
         let others = documents
             .iter()
-            .filter(|(other, _)| *other != uri)
+            .filter(|(other, document)| *other != uri && !document.private)
             .map(|(_, other)| (other.display_path.as_str(), &other.document));
         let open_chunks = completion::open_chunks(others);
         let recent = self.state.recent.lock().unwrap_or_else(|p| p.into_inner()).chunks();
@@ -561,13 +632,17 @@ impl Server {
         uri: &Uri,
         position: Position,
         trigger: Trigger,
-    ) -> jsonrpc::Result<Option<String>> {
-        let config = self.config();
-        if !config.completion.enabled {
+        config: &Config,
+    ) -> jsonrpc::Result<Option<Suggested>> {
+        if !config.completion.enabled || self.with_document(uri, |open| open.private).unwrap_or(false) {
             return Ok(None);
         }
-        let gathered = self.gather(uri, position, trigger == Trigger::Invoked)?;
-        self.suggest_gathered(uri, gathered, trigger, &config).await
+        let started = std::time::Instant::now();
+        let gathered = self.gather_with(uri, position, trigger == Trigger::Invoked, config)?;
+        let context_ms = started.elapsed().as_secs_f64() * 1e3;
+        let offset = gathered.offset;
+        let suggested = self.suggest_gathered(uri, gathered, trigger, config).await?;
+        Ok(suggested.map(|suggested| Suggested { context_ms, offset, ..suggested }))
     }
 
     async fn suggest_gathered(
@@ -576,16 +651,21 @@ impl Server {
         gathered: Gathered,
         trigger: Trigger,
         config: &Config,
-    ) -> jsonrpc::Result<Option<String>> {
+    ) -> jsonrpc::Result<Option<Suggested>> {
         let metrics = &self.state.metrics;
         let foreground = trigger != Trigger::Prefetch;
         if foreground {
             Metrics::add(&metrics.requests, 1);
         }
-        if config.completion.cache {
-            if let Some(text) = self.cached(&gathered, foreground) {
+        let model_state = self.model_state_for(&config.model).await;
+        let model_id = match &*model_state.read().unwrap_or_else(|p| p.into_inner()) {
+            ModelState::Ready(engine) => engine.model().id.clone(),
+            _ => String::new(),
+        };
+        if config.completion.cache && !model_id.is_empty() {
+            if let Some(text) = self.cached(&model_id, &gathered, foreground) {
                 self.remember_shown(uri, &gathered, &text);
-                return Ok(Some(text));
+                return Ok(Some(Suggested::reused(text, &model_id, wisp_telemetry::Source::Cache)));
             }
         }
 
@@ -593,7 +673,6 @@ impl Server {
         // document supersedes the one before it. Dropping this future ($/cancelRequest) cancels
         // it. A generation still running for the previous keystroke is joined rather than
         // cancelled when the typed characters agree with it (see `flight`).
-        let model_id = self.model_id().unwrap_or_default();
         let request = CancelFlag::new();
         let _cancel_on_drop = CancelOnDrop(request.clone());
         if foreground {
@@ -620,7 +699,7 @@ impl Server {
                     Metrics::add(&metrics.joined_hits, 1);
                     Metrics::add(&metrics.suggestions, 1);
                     self.remember_shown(uri, &gathered, &text);
-                    return Ok(Some(text));
+                    return Ok(Some(Suggested::reused(text, &model_id, wisp_telemetry::Source::Joined)));
                 }
             }
         }
@@ -647,11 +726,12 @@ impl Server {
             return Ok(None);
         }
 
-        let model_state = Arc::clone(&self.state.model);
         let busy = Arc::clone(&self.state.busy);
         let job_flight = Arc::clone(&flight);
         let settings = config.completion.clone();
         let job_gathered = gathered.clone();
+        let keep_prompt = config.telemetry.content;
+        let queued = std::time::Instant::now();
         let outcome = self
             .state
             .worker
@@ -672,12 +752,16 @@ impl Server {
                     !foreground,
                     &mut on_text,
                 )
-                .map(|suggestion| Some((suggestion, engine.model().id.clone())))
+                .map(|suggestion| {
+                    let prompt = keep_prompt.then(|| suggestion.prompt.render());
+                    Some((suggestion, engine.model().id.clone(), prompt))
+                })
                 .map_err(|error| error.to_string())
             })
             .await;
+        let waited_ms = queued.elapsed().as_secs_f64() * 1e3;
         let result = match &outcome {
-            Ok(Ok(Some((suggestion, _))))
+            Ok(Ok(Some((suggestion, _, _))))
                 if suggestion.generation.stop_reason != StopReason::Cancelled
                     && !suggestion.text.is_empty() =>
             {
@@ -698,7 +782,7 @@ impl Server {
             Ok(Err(why)) => return Err(error(ErrorCode::ServerError(MODEL_UNAVAILABLE), why)),
             Err(job_error) => return Err(error(ErrorCode::InternalError, job_error.to_string())),
         };
-        let Some((suggestion, model_id)) = finished else {
+        let Some((suggestion, model_id, prompt)) = finished else {
             Metrics::add(&metrics.cancelled, 1);
             return Ok(None);
         };
@@ -743,7 +827,20 @@ impl Server {
             Metrics::add(&metrics.suggestions, 1);
             self.remember_shown(uri, &gathered, &suggestion.text);
         }
-        Ok(Some(suggestion.text))
+        let generation = &suggestion.generation;
+        Ok(Some(Suggested {
+            model_id,
+            source: wisp_telemetry::Source::Model,
+            prompt_tokens: generation.n_prompt_tokens as u32,
+            suggestion_tokens: generation.n_generated as u32,
+            prompt_ms: generation.prompt_ms,
+            decode_ms: generation.decode_ms,
+            queue_ms: (waited_ms - generation.prompt_ms - generation.decode_ms).max(0.0),
+            prompt,
+            context_ms: 0.0,
+            offset: gathered.offset,
+            text: suggestion.text,
+        }))
     }
 
     /// Makes `request` the latest for the document, superseding the one before it. `join` sees
@@ -779,21 +876,49 @@ impl Server {
         }
     }
 
-    fn model_id(&self) -> Option<String> {
-        match &*self.state.model.read().unwrap_or_else(|p| p.into_inner()) {
-            ModelState::Ready(engine) => Some(engine.model().id.clone()),
-            _ => None,
+    /// The model that answers with `model` settings: the main one, or an experiment variant's,
+    /// loaded (on the worker) the first time a completion of that variant needs it.
+    async fn model_state_for(&self, model: &config::ModelConfig) -> Arc<RwLock<ModelState>> {
+        if *model == self.config().model {
+            return Arc::clone(&self.state.model);
         }
+        let (state, load) = {
+            let mut variants = self.state.variant_models.lock().unwrap_or_else(|p| p.into_inner());
+            match variants.iter().find(|(config, _)| config == model) {
+                Some((_, state)) => (Arc::clone(state), false),
+                None => {
+                    let state = Arc::new(RwLock::new(ModelState::Loading));
+                    variants.push((model.clone(), Arc::clone(&state)));
+                    (state, true)
+                }
+            }
+        };
+        if load {
+            let config = model.clone();
+            let job_state = Arc::clone(&state);
+            let loaded = self
+                .state
+                .worker
+                .run(move || {
+                    let loaded = match models::load(&config) {
+                        Ok(loaded) => ModelState::Ready(loaded.engine),
+                        Err(why) => ModelState::Failed(format!("experiment variant model: {why}")),
+                    };
+                    *job_state.write().unwrap_or_else(|p| p.into_inner()) = loaded;
+                })
+                .await;
+            if let Err(why) = loaded {
+                *state.write().unwrap_or_else(|p| p.into_inner()) = ModelState::Failed(why.to_string());
+            }
+        }
+        state
     }
 
-    /// An earlier suggestion that still answers this request.
-    fn cached(&self, gathered: &Gathered, foreground: bool) -> Option<String> {
-        let model_id = match &*self.state.model.read().unwrap_or_else(|p| p.into_inner()) {
-            ModelState::Ready(engine) => engine.model().id.clone(),
-            _ => return None,
-        };
+
+    /// An earlier suggestion of `model_id` that still answers this request.
+    fn cached(&self, model_id: &str, gathered: &Gathered, foreground: bool) -> Option<String> {
         let hit = self.state.cache.lock().unwrap_or_else(|p| p.into_inner()).lookup(
-            &model_id,
+            model_id,
             gathered.document_key,
             &gathered.prefix,
             &gathered.suffix,
@@ -915,6 +1040,8 @@ impl Server {
             latest.abort();
         }
         self.cancel_background();
+        // Feedback queued by an editor that exits without `shutdown` is still stored.
+        self.state.feedback.flush(feedback::SHUTDOWN_FLUSH_TIMEOUT);
         self.state.worker.stop(limit)
     }
 
@@ -934,17 +1061,156 @@ impl Server {
         } else {
             Trigger::Automatic
         };
-        let items = match self.suggest(&uri, position, trigger).await? {
-            Some(text) => vec![InlineCompletionItem {
+        let items = match self.answer(&uri, position, trigger).await? {
+            Some((text, id)) => vec![InlineCompletionItem {
                 insert_text: text,
                 filter_text: None,
                 range: Some(Range { start: position, end: position }),
-                command: None,
+                command: id.map(accept_command),
                 insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
             }],
             None => vec![],
         };
         Ok(Some(InlineCompletionResponse::List(InlineCompletionList { items })))
+    }
+
+    /// A suggestion for the editor, with the completion id its feedback is recorded under (when
+    /// `telemetry.events` is on). An experiment variant, if one is drawn for the id, changes the
+    /// settings used.
+    async fn answer(
+        &self,
+        uri: &Uri,
+        position: Position,
+        trigger: Trigger,
+    ) -> jsonrpc::Result<Option<(String, Option<String>)>> {
+        let started = std::time::Instant::now();
+        let mut config = self.config();
+        let feedback = &self.state.feedback;
+        let id = feedback.next_id();
+        let variant = config::apply_variant(&mut config, &id);
+        let Some(suggested) = self.suggest(uri, position, trigger, &config).await? else {
+            feedback.superseded(uri);
+            return Ok(None);
+        };
+        if !feedback.enabled() {
+            return Ok(Some((suggested.text, None)));
+        }
+        let (language, path) = self
+            .with_document(uri, |open| (open.language_id.clone(), open.display_path.clone()))
+            .unwrap_or_default();
+        let metadata = feedback::Metadata {
+            language,
+            model_sha256: if config.model == self.config().model {
+                self.state.model_sha256.read().unwrap_or_else(|p| p.into_inner()).clone()
+            } else {
+                // A variant's registry model has a pinned hash; hashing a file per request would
+                // cost too much.
+                models::choose(&config.model)
+                    .ok()
+                    .and_then(|choice| choice.registry_entry)
+                    .map(|entry| entry.sha256)
+                    .unwrap_or_default()
+            },
+            model_id: suggested.model_id.clone(),
+            variant: variant.unwrap_or_else(|| wisp_telemetry::experiment::DEFAULT_VARIANT.to_owned()),
+            trigger: match trigger {
+                Trigger::Invoked => wisp_telemetry::Trigger::Invoked,
+                Trigger::Automatic | Trigger::Prefetch => wisp_telemetry::Trigger::Automatic,
+            },
+            source: suggested.source,
+            latency: wisp_telemetry::Latency {
+                context_ms: suggested.context_ms,
+                queue_ms: suggested.queue_ms,
+                prompt_ms: suggested.prompt_ms,
+                decode_ms: suggested.decode_ms,
+                total_ms: started.elapsed().as_secs_f64() * 1e3,
+            },
+            prompt_tokens: suggested.prompt_tokens,
+            suggestion_tokens: suggested.suggestion_tokens,
+            path,
+            prompt: suggested.prompt.filter(|_| config.telemetry.content),
+        };
+        feedback.issue(&id, uri, suggested.offset, &suggested.text, metadata);
+        Ok(Some((suggested.text, Some(id))))
+    }
+
+    /// `textDocument/didShowCompletion` (as Copilot's language server): `{ item }`.
+    async fn did_show_completion(&self, params: serde_json::Value) {
+        let outcome = item_id(&params["item"]).and_then(|id| self.state.feedback.shown(&id));
+        if let Err(why) = outcome {
+            tracing::warn!("didShowCompletion: {why}");
+        }
+    }
+
+    /// `textDocument/didPartiallyAcceptCompletion`: `{ item, acceptedLength }`, the length in
+    /// UTF-16 code units accepted so far.
+    async fn did_partially_accept_completion(&self, params: serde_json::Value) {
+        let outcome = item_id(&params["item"]).and_then(|id| {
+            let length = params["acceptedLength"].as_u64().ok_or_else(|| {
+                "acceptedLength is missing or not a number — send the accepted length in UTF-16 code units".to_owned()
+            })?;
+            self.state.feedback.partially_accepted(&id, u32::try_from(length).unwrap_or(u32::MAX))
+        });
+        match outcome {
+            Ok(survival) => self.measure_survival(survival),
+            Err(why) => tracing::warn!("didPartiallyAcceptCompletion: {why}"),
+        }
+    }
+
+    /// `wisp/didDismissCompletion`: `{ id, reason? }` — the user dismissed the suggestion.
+    async fn did_dismiss_completion(&self, params: serde_json::Value) {
+        let outcome = match params["id"].as_str() {
+            Some(id) => self.state.feedback.dismissed(id, wisp_telemetry::DismissReason::Explicit),
+            None => Err("wisp/didDismissCompletion needs the completion id: { \"id\": … }".to_owned()),
+        };
+        if let Err(why) = outcome {
+            tracing::warn!("didDismissCompletion: {why}");
+        }
+    }
+
+    /// Measures, at each `telemetry.survival_after_s`, how much of the accepted text is still in
+    /// the document, and records it.
+    fn measure_survival(&self, survival: feedback::Survival) {
+        let mut delays = self.config().telemetry.survival_after_s;
+        delays.sort_unstable();
+        let server = self.clone();
+        tokio::spawn(async move {
+            let accepted_at = tokio::time::Instant::now();
+            for after_s in delays {
+                tokio::time::sleep_until(accepted_at + std::time::Duration::from_secs(u64::from(after_s))).await;
+                let open_text =
+                    server.with_document(&survival.uri, |open| open.document.slice(0..open.document.len_bytes()));
+                // A closed document is measured from the file it was saved to.
+                let Some(text) = open_text.or_else(|| {
+                    survival.uri.to_file_path().and_then(|path| std::fs::read_to_string(path).ok())
+                }) else {
+                    continue;
+                };
+                let (accepted, offset) = (survival.accepted.clone(), survival.offset);
+                let kept = tokio::task::spawn_blocking(move || {
+                    wisp_telemetry::survival::kept_ratio(&accepted, &text, offset)
+                })
+                .await;
+                if let Ok(kept) = kept {
+                    server.state.feedback.survived(&survival, after_s, kept);
+                }
+            }
+        });
+    }
+
+    /// `wisp/stats`: the figures of `wisp stats` for the editor. Params (all optional):
+    /// `{ "since": "7d", "by": "model" | "language" | "variant" | "trigger" }`.
+    async fn stats(&self, params: serde_json::Value) -> jsonrpc::Result<serde_json::Value> {
+        let since = params["since"].as_str().map(str::to_owned);
+        let by = params["by"].as_str().map(str::to_owned);
+        let database = self.config().telemetry.database();
+        let computed = tokio::task::spawn_blocking(move || {
+            let database = database.ok_or("no data directory — set \"telemetry.path\"")?;
+            crate::stats::compute(&database, since.as_deref(), by.as_deref())
+        })
+        .await
+        .map_err(|join| error(ErrorCode::InternalError, join.to_string()))?;
+        computed.map_err(|why| error(ErrorCode::InvalidParams, why))
     }
 
     /// `wisp/metrics`: counters since the server started (requests, cache hits, tokens evaluated).
@@ -1037,6 +1303,10 @@ impl Server {
             };
             let start = change.range.map_or(0, |range| open.document.offset_clamped(range.start, encoding));
             let is_insertion = change.range.is_some_and(|range| range.start == range.end);
+            let end = change
+                .range
+                .map_or(open.document.len_bytes(), |range| open.document.offset_clamped(range.end, encoding));
+            self.state.feedback.changed(&uri, start, end.saturating_sub(start), &change.text);
             if open.anchor.is_some_and(|anchor| start < anchor) || change.range.is_none() {
                 // Text above the window moved it: the next prompt chooses a new start.
                 open.anchor = None;
@@ -1067,7 +1337,7 @@ impl Server {
             }
             last_edit = Some(start + change.text.len());
         }
-        if let Some(offset) = last_edit.filter(|_| !open.binary) {
+        if let Some(offset) = last_edit.filter(|_| !open.binary && !open.private) {
             // Only the lines around the edit are copied (recording is cheap next to a keystroke).
             let from = open.document.len_bytes().min(offset.saturating_sub(RECENT_WINDOW_BYTES));
             let to = open.document.len_bytes().min(offset + RECENT_WINDOW_BYTES);
@@ -1127,10 +1397,47 @@ impl Server {
             }
             cache.set_capacity(capacity);
         }
+        let config = self.config();
+        *self.state.sensitive.write().unwrap_or_else(|p| p.into_inner()) =
+            wisp_guard::SensitiveFiles::new(&config.context.sensitive_files).unwrap_or_else(|_| builtin_sensitive_files());
+        let telemetry = &config.telemetry;
+        let database = if telemetry.events { telemetry.database() } else { None };
+        if let Err(why) = self.state.feedback.configure(database, telemetry.retention()) {
+            let message = format!("suggestion feedback is not recorded: {why}");
+            tracing::error!("{message}");
+            self.client.show_message(MessageType::WARNING, format!("Wisp: {message}")).await;
+        }
         if reload_if_model_changed && model_changed {
             self.load_model().await;
         }
     }
+
+    /// A file that must never reach a prompt: a sensitive name (`.env`, keys, …) or matched by a
+    /// `.wispignore`.
+    fn is_private(&self, uri: &Uri) -> bool {
+        let Some(path) = uri.to_file_path() else { return false };
+        if self.state.sensitive.read().unwrap_or_else(|p| p.into_inner()).is_sensitive(&path) {
+            return true;
+        }
+        let root = self.state.root.read().unwrap_or_else(|p| p.into_inner()).clone();
+        root.is_some_and(|root| wisp_syntax::index::is_wispignored(&root, &path))
+    }
+}
+
+/// The command an item runs when accepted, carrying its completion id.
+fn accept_command(id: String) -> Command {
+    Command {
+        title: "Accept suggestion".into(),
+        command: feedback::ACCEPT_COMMAND.into(),
+        arguments: Some(vec![serde_json::Value::String(id)]),
+    }
+}
+
+/// The completion id of an item sent back by the client (the accept command's argument).
+fn item_id(item: &serde_json::Value) -> Result<String, String> {
+    item["command"]["arguments"][0].as_str().map(str::to_owned).ok_or_else(|| {
+        "the item has no completion id — send the item as Wisp answered it, with its command".to_owned()
+    })
 }
 
 /// The loaded engine, or why there is none. Called on the worker, after any queued load.
@@ -1272,6 +1579,10 @@ impl LanguageServer for Server {
             })),
             inline_completion_provider: Some(OneOf::Left(true)),
             completion_provider: Some(CompletionOptions::default()),
+            execute_command_provider: Some(ExecuteCommandOptions {
+                commands: vec![feedback::ACCEPT_COMMAND.into()],
+                work_done_progress_options: Default::default(),
+            }),
             ..Default::default()
         };
         Ok(InitializeResult {
@@ -1303,6 +1614,11 @@ impl LanguageServer for Server {
             latest.abort();
         }
         self.cancel_background();
+        let server = self.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            server.state.feedback.flush(feedback::SHUTDOWN_FLUSH_TIMEOUT)
+        })
+        .await;
         Ok(())
     }
 
@@ -1317,7 +1633,9 @@ impl LanguageServer for Server {
         let binary = item.text.contains('\0');
         let language = if binary || item.text.len() > MAX_PARSED_BYTES { None } else { language };
         let document = Document::new(&item.text, language);
-        let open = OpenDocument::new(document, display_path, binary);
+        let mut open = OpenDocument::new(document, display_path, binary);
+        open.language_id = item.language_id.clone();
+        open.private = self.is_private(&item.uri);
         self.state.documents.lock().unwrap_or_else(|p| p.into_inner()).insert(item.uri.clone(), open);
         let config = self.config();
         if config.completion.prefetch && config.completion.enabled && !binary {
@@ -1357,6 +1675,33 @@ impl LanguageServer for Server {
         }
     }
 
+    async fn execute_command(&self, params: ExecuteCommandParams) -> jsonrpc::Result<Option<LSPAny>> {
+        if params.command != feedback::ACCEPT_COMMAND {
+            return Err(error(
+                ErrorCode::InvalidParams,
+                format!("unknown command {:?} — Wisp runs {:?}", params.command, feedback::ACCEPT_COMMAND),
+            ));
+        }
+        let Some(id) = params.arguments.first().and_then(|argument| argument.as_str()) else {
+            return Err(error(
+                ErrorCode::InvalidParams,
+                format!("{} takes the completion id as its argument", feedback::ACCEPT_COMMAND),
+            ));
+        };
+        if !self.state.feedback.enabled() {
+            return Ok(None);
+        }
+        let (seq, survival) =
+            self.state.feedback.accepted(id).map_err(|why| error(ErrorCode::InvalidParams, why))?;
+        if let Some(seq) = seq {
+            // Answer once the event is stored: the client's accept is then durable.
+            let server = self.clone();
+            let _ = tokio::task::spawn_blocking(move || server.state.feedback.wait_stored(seq)).await;
+        }
+        self.measure_survival(survival);
+        Ok(None)
+    }
+
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
         self.state.layers.lock().unwrap_or_else(|p| p.into_inner()).client =
             config::client_layer(params.settings);
@@ -1366,7 +1711,7 @@ impl LanguageServer for Server {
     async fn completion(&self, params: CompletionParams) -> jsonrpc::Result<Option<CompletionResponse>> {
         let position = params.text_document_position.position;
         let uri = params.text_document_position.text_document.uri;
-        let Some(text) = self.suggest(&uri, position, Trigger::Invoked).await? else {
+        let Some((text, id)) = self.answer(&uri, position, Trigger::Invoked).await? else {
             return Ok(Some(CompletionResponse::List(CompletionList { is_incomplete: true, items: vec![] })));
         };
         let label: String = text.trim().lines().next().unwrap_or_default().chars().take(80).collect();
@@ -1380,8 +1725,14 @@ impl LanguageServer for Server {
                 range: Range { start: position, end: position },
                 new_text: text,
             })),
+            command: id.map(accept_command),
             ..Default::default()
         };
         Ok(Some(CompletionResponse::List(CompletionList { is_incomplete: true, items: vec![item] })))
     }
+}
+
+/// The built-in sensitive file patterns alone (they are constants, checked by the guard's tests).
+fn builtin_sensitive_files() -> wisp_guard::SensitiveFiles {
+    wisp_guard::SensitiveFiles::new(&[]).expect("the built-in sensitive file patterns are valid globs")
 }

@@ -390,6 +390,20 @@ pub fn is_ignored(root: &Path, path: &Path) -> bool {
     if relative.components().any(|c| c.as_os_str().to_str().is_none_or(|name| name.starts_with('.'))) {
         return true;
     }
+    matched_by_ignore_files(root, path, &[".gitignore", IGNORE_FILE_NAME], true)
+}
+
+/// Whether a `.wispignore` from `root` down to the file matches `path`: the user's "never show
+/// this file to the model", which holds even for open documents (a `.gitignore` alone does not
+/// stop completions in a file being edited).
+pub fn is_wispignored(root: &Path, path: &Path) -> bool {
+    path.strip_prefix(root).is_ok() && matched_by_ignore_files(root, path, &[IGNORE_FILE_NAME], false)
+}
+
+/// Whether the ignore files named `names` in the folders from `root` down to `path` ignore it
+/// (the deepest file with a matching rule decides, as in git).
+fn matched_by_ignore_files(root: &Path, path: &Path, names: &[&str], git_exclude: bool) -> bool {
+    let Ok(relative) = path.strip_prefix(root) else { return false };
     let mut folders = vec![root.to_path_buf()];
     if let Some(parent) = relative.parent() {
         for component in parent.components() {
@@ -399,8 +413,8 @@ pub fn is_ignored(root: &Path, path: &Path) -> bool {
     }
     for folder in folders.iter().rev() {
         let mut builder = ignore::gitignore::GitignoreBuilder::new(folder);
-        let mut sources = vec![folder.join(".gitignore"), folder.join(IGNORE_FILE_NAME)];
-        if folder == root {
+        let mut sources: Vec<_> = names.iter().map(|name| folder.join(name)).collect();
+        if git_exclude && folder == root {
             sources.push(root.join(".git/info/exclude"));
         }
         for source in sources.iter().filter(|source| source.is_file()) {

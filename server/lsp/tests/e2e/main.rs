@@ -3,5 +3,6 @@
 mod bad_input;
 mod completion;
 mod context;
+mod feedback;
 mod latency;
 mod support;
