@@ -471,4 +471,50 @@ mod tests {
         assert_eq!(client_layer(json!({ "a": 1 })), Some(json!({ "a": 1 })));
         assert_eq!(client_layer(Value::Null), None);
     }
+
+    #[test]
+    fn experiment_variants_change_the_settings_of_their_share_of_completions() {
+        let mut config = parse(json!({
+            "experiment": { "salt": "s", "variants": [
+                { "name": "short", "share": 30, "max_tokens": 8, "context": "none" },
+                { "name": "canary", "share": 0, "model": "gemma-3-270m-q4_k_m" },
+            ] }
+        }))
+        .unwrap();
+        let base = config.clone();
+        let mut drawn = std::collections::HashMap::<Option<String>, usize>::new();
+        for i in 0..1_000 {
+            let mut settings = base.clone();
+            let variant = apply_variant(&mut settings, &format!("wisp-x-{i}"));
+            if variant.as_deref() == Some("short") {
+                assert_eq!(settings.completion.max_tokens, 8);
+                assert_eq!(settings.context.mode, ContextModeSetting::None);
+            } else {
+                assert_eq!(settings, base);
+            }
+            *drawn.entry(variant).or_default() += 1;
+        }
+        // About 30% "short", none for the rolled-back canary, the rest the default settings.
+        assert!((250..350).contains(&drawn[&Some("short".to_owned())]), "{drawn:?}");
+        assert!(!drawn.contains_key(&Some("canary".to_owned())), "{drawn:?}");
+        // The same completion always gets the same variant.
+        assert_eq!(apply_variant(&mut config.clone(), "wisp-x-7"), apply_variant(&mut config, "wisp-x-7"));
+    }
+
+    #[test]
+    fn bad_experiments_and_consent_are_refused_with_the_fix() {
+        let error = parse(json!({ "experiment": { "variants": [
+            { "name": "a", "share": 70 }, { "name": "b", "share": 40 }
+        ] } }))
+        .unwrap_err();
+        assert!(error.contains("experiment.variants") && error.contains("100% at most"), "{error}");
+        let error = parse(json!({ "experiment": { "variants": [{ "name": "a", "share": 5, "max_tokens": 5000 }] } }))
+            .unwrap_err();
+        assert!(error.contains("model.n_ctx"), "{error}");
+        let error = parse(json!({ "telemetry": { "content": true } })).unwrap_err();
+        assert!(error.contains("telemetry.events"), "{error}");
+        let error = parse(json!({ "context": { "sensitive_files": ["[oops"] } })).unwrap_err();
+        assert!(error.contains("context.sensitive_files"), "{error}");
+        assert!(!Config::default().telemetry.events, "feedback is off until the user turns it on");
+    }
 }

@@ -391,3 +391,85 @@ fn rand_u32() -> u32 {
     }
     u32::from_le_bytes(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata() -> Metadata {
+        Metadata {
+            language: "rust".into(),
+            model_id: "m".into(),
+            model_sha256: String::new(),
+            variant: "default".into(),
+            trigger: Trigger::Automatic,
+            source: Source::Model,
+            latency: Latency::default(),
+            prompt_tokens: 10,
+            suggestion_tokens: 3,
+            path: "src/lib.rs".into(),
+            prompt: None,
+        }
+    }
+
+    /// A feedback state writing to a fresh database; the outcomes by id after `f`.
+    fn outcomes(name: &str, f: impl FnOnce(&Feedback, &Uri)) -> HashMap<String, wisp_telemetry::CompletionOutcome> {
+        let dir = std::env::temp_dir().join(format!("wisp-feedback-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let database = dir.join("feedback.sqlite3");
+        let feedback = Feedback::default();
+        feedback.configure(Some(database.clone()), wisp_telemetry::Retention::default()).unwrap();
+        let uri: Uri = "file:///tmp/lib.rs".parse().unwrap();
+        f(&feedback, &uri);
+        assert!(feedback.flush(std::time::Duration::from_secs(10)));
+        let (store, _) = wisp_telemetry::open(&database).unwrap();
+        let outcomes = store.outcomes_since(0).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        outcomes.into_iter().map(|outcome| (outcome.completion.id.clone(), outcome)).collect()
+    }
+
+    #[test]
+    fn typing_that_agrees_keeps_a_suggestion_and_typing_that_disagrees_dismisses_it() {
+        let outcomes = outcomes("typing", |feedback, uri| {
+            feedback.issue("a", uri, 100, "value + 1", metadata());
+            feedback.shown("a").unwrap();
+            feedback.changed(uri, 100, 0, "v");
+            feedback.changed(uri, 101, 0, "al");
+            feedback.issue("b", uri, 200, "count", metadata());
+            feedback.shown("b").unwrap();
+            feedback.changed(uri, 200, 0, "x");
+        });
+        // "a" agreed with the typing until "b" replaced it.
+        assert_eq!(outcomes["a"].dismissed, Some(DismissReason::Superseded));
+        assert_eq!(outcomes["b"].dismissed, Some(DismissReason::Contradicted));
+    }
+
+    #[test]
+    fn edits_above_move_a_suggestion_and_an_applied_one_is_not_dismissed() {
+        let outcomes = outcomes("moves", |feedback, uri| {
+            feedback.issue("a", uri, 100, "x)", metadata());
+            feedback.shown("a").unwrap();
+            // A line inserted above, then backspace right before the suggestion.
+            feedback.changed(uri, 10, 0, "// note\n");
+            feedback.changed(uri, 107, 1, "");
+            feedback.issue("b", uri, 300, "done();", metadata());
+            feedback.shown("b").unwrap();
+            // The editor applies it, then the next request answers nothing.
+            feedback.changed(uri, 300, 0, "done();");
+            feedback.superseded(uri);
+            feedback.accepted("b").unwrap();
+        });
+        assert_eq!(outcomes["a"].dismissed, Some(DismissReason::Contradicted));
+        assert!(outcomes["b"].accepted);
+        assert_eq!(outcomes["b"].dismissed, None);
+    }
+
+    #[test]
+    fn reports_on_unknown_ids_are_errors_that_say_so() {
+        let feedback = Feedback::default();
+        assert!(feedback.shown("x").unwrap_err().contains("telemetry.events"));
+        outcomes("unknown", |feedback, _| {
+            assert!(feedback.shown("nope").unwrap_err().contains("unknown completion id"));
+        });
+    }
+}
