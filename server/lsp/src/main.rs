@@ -462,13 +462,21 @@ fn complete(location: &str, options: &CompleteOptions) -> anyhow::Result<ExitCod
     let loaded = models::load(&model_config).map_err(anyhow::Error::msg)?;
     let root = options.root.clone().unwrap_or_else(|| workspace_root(&file));
     let canonical = file.canonicalize().unwrap_or_else(|_| file.clone());
+    let sensitive = wisp_guard::SensitiveFiles::new(&[]).map_err(anyhow::Error::msg)?;
+    if sensitive.is_sensitive(&canonical) || wisp_syntax::index::is_wispignored(&root, &canonical) {
+        bail!(
+            "{} is a sensitive file (a secret or key by its name, or in .wispignore): Wisp never puts it in a prompt",
+            file.display()
+        );
+    }
     let display_path =
         wisp_syntax::index::relative_path(&root, &canonical).unwrap_or_else(|| file.display().to_string());
     let mut gathered = completion::gather(&document, offset, &display_path, settings.max_lines);
     let index = if options.context == wisp_context::ContextMode::Full {
         let registry = LanguageRegistry::builtin();
-        let (index, report) =
+        let (mut index, report) =
             wisp_syntax::index::index_workspace(&root, &registry, &mut |_, _| {}, &|| false);
+        server::drop_sensitive_files(&mut index, &sensitive);
         if options.explain {
             let stats = index.stats();
             eprintln!(

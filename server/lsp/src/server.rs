@@ -503,10 +503,11 @@ impl Server {
                 progress.report_with_message(format!("{done}/{total} files"), percentage).await;
             }
         }
-        let Ok((index, report)) = job.await else {
+        let Ok((mut index, report)) = job.await else {
             tracing::error!("indexing {} failed; completions use open documents only", root.display());
             return;
         };
+        drop_sensitive_files(&mut index, &self.state.sensitive.read().unwrap_or_else(|p| p.into_inner()));
         let stats = index.stats();
         {
             // Files opened or saved during the walk are newer in the editor than on disk.
@@ -556,7 +557,7 @@ impl Server {
     /// Re-indexes an open document from its text (on save).
     fn reindex_open(&self, uri: &Uri) {
         let documents = self.state.documents.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(open) = documents.get(uri) else { return };
+        let Some(open) = documents.get(uri).filter(|open| !open.private) else { return };
         let Some(language) = open.document.language() else { return };
         if open.binary || open.document.len_bytes() as u64 > wisp_syntax::index::MAX_INDEXED_FILE_BYTES {
             return;
@@ -577,7 +578,8 @@ impl Server {
         let Some(root) = self.state.root.read().unwrap_or_else(|p| p.into_inner()).clone() else { return };
         let Some(relative) = wisp_syntax::index::relative_path(&root, path) else { return };
         let language = self.state.languages.by_path(path);
-        let ignored = wisp_syntax::index::is_ignored(&root, path);
+        let ignored = wisp_syntax::index::is_ignored(&root, path)
+            || self.state.sensitive.read().unwrap_or_else(|p| p.into_inner()).is_sensitive(path);
         let source = match (deleted || ignored, &language) {
             (false, Some(_)) => wisp_syntax::index::read_source(path).ok(),
             _ => None,
@@ -1735,4 +1737,17 @@ impl LanguageServer for Server {
 /// The built-in sensitive file patterns alone (they are constants, checked by the guard's tests).
 fn builtin_sensitive_files() -> wisp_guard::SensitiveFiles {
     wisp_guard::SensitiveFiles::new(&[]).expect("the built-in sensitive file patterns are valid globs")
+}
+
+/// Removes sensitive files (`secrets.py`, …) from an index: they never lend their text to another
+/// file's prompt.
+pub(crate) fn drop_sensitive_files(index: &mut WorkspaceIndex, sensitive: &wisp_guard::SensitiveFiles) {
+    let private: Vec<String> = index
+        .files()
+        .filter(|file| sensitive.is_sensitive(std::path::Path::new(&file.path)))
+        .map(|file| file.path.clone())
+        .collect();
+    for path in private {
+        index.remove(&path);
+    }
 }

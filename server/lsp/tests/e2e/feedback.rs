@@ -161,8 +161,30 @@ fn sensitive_and_wispignored_files_get_no_suggestions_and_nothing_is_recorded() 
     let data = folder("private-data");
     let root = folder("private");
     std::fs::write(root.join(".wispignore"), "secret/\n").unwrap();
+    // A source file the user marks sensitive (`context.sensitive_files`), imported by another
+    // file: its code must not reach that file's prompt.
+    std::fs::write(root.join("secrets.py"), "def rotate_api_token(seed):\n    return seed * 7919\n").unwrap();
+    let app = "from secrets import rotate_api_token\n\ndef main():\n    token = rotate_api_token(";
+    std::fs::write(root.join("app.py"), app).unwrap();
     let mut client = Client::spawn(&[("WISP_DATA_DIR", data.to_str().unwrap())]);
-    client.initialize_at(&root, json!({ "telemetry": { "events": true, "content": true } }), json!({}));
+    let options = json!({
+        "telemetry": { "events": true, "content": true },
+        "context": { "sensitive_files": ["secrets.py"] },
+    });
+    client.initialize_at(&root, options, json!({}));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.metrics()["indexedFiles"].as_u64() < Some(1) {
+        assert!(Instant::now() < deadline, "the workspace was never indexed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let app_uri = format!("file://{}/app.py", root.display());
+    client.open(&app_uri, "python", app);
+    let debug = client.request(
+        "wisp/debugPrompt",
+        json!({ "textDocument": { "uri": app_uri }, "position": { "line": 3, "character": 29 } }),
+    );
+    let prompt = debug["result"]["prompt"].as_str().unwrap_or_else(|| panic!("{debug}"));
+    assert!(!prompt.contains("def rotate_api_token") && !prompt.contains("secrets.py"), "a sensitive file is in the prompt:\n{prompt}");
     for (path, language) in [(".env", "dotenv"), ("deploy/id_rsa", "plaintext"), ("secret/keys.rs", "rust")] {
         let uri = format!("file://{}/{path}", root.display());
         client.open(&uri, language, "fn main() {\n    let total = 1 + ");
