@@ -1206,7 +1206,10 @@ impl Server {
         let since = params["since"].as_str().map(str::to_owned);
         let by = params["by"].as_str().map(str::to_owned);
         let database = self.config().telemetry.database();
+        let server = self.clone();
         let computed = tokio::task::spawn_blocking(move || {
+            // Everything recorded before this request counts.
+            server.state.feedback.flush(feedback::SHUTDOWN_FLUSH_TIMEOUT);
             let database = database.ok_or("no data directory — set \"telemetry.path\"")?;
             crate::stats::compute(&database, since.as_deref(), by.as_deref())
         })

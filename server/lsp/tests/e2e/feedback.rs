@@ -202,3 +202,37 @@ fn sensitive_and_wispignored_files_get_no_suggestions_and_nothing_is_recorded() 
     let _ = std::fs::remove_dir_all(&data);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn an_experiment_variant_with_its_own_model_answers_its_share_and_is_recorded() {
+    let data = folder("variant-data");
+    let root = folder("variant");
+    let mut client = Client::spawn(&[("WISP_DATA_DIR", data.to_str().unwrap())]);
+    // All traffic to a variant naming the model by registry id: a second engine, loaded on first
+    // use, with a smaller generation budget.
+    let options = json!({
+        "telemetry": { "events": true },
+        "experiment": { "variants": [
+            { "name": "twin", "share": 100, "model": "smollm2-135m-instruct-q4_1", "max_tokens": 3 }
+        ] },
+    });
+    client.initialize_at(&root, options, json!({}));
+    let uri = format!("file://{}/src/main.rs", root.display());
+    client.open(&uri, "rust", DEMO);
+    let (line, character) = end_of_line(DEMO, 17);
+    let item = suggestion(&mut client, &uri, line, character);
+    client.notify("textDocument/didShowCompletion", json!({ "item": item }));
+    let response = client.request("wisp/stats", json!({ "by": "variant" }));
+    assert_eq!(client.shutdown_and_exit().code(), Some(0));
+    let groups = &response["result"]["groups"];
+    assert_eq!(groups.as_array().map(Vec::len), Some(1), "{response}");
+    assert_eq!(groups[0]["key"], json!("twin"), "{response}");
+    let database = data.join("feedback.sqlite3");
+    let by_model = stats(&database);
+    assert_eq!(by_model["groups"][0]["completions"], json!(1), "{by_model}");
+    // The CLI's table names the variant.
+    let table = wisp(&["stats", "--by", "variant", "--database", database.to_str().unwrap()]);
+    assert!(table.lines().any(|line| line.starts_with("twin")), "{table}");
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&root);
+}
