@@ -181,6 +181,34 @@ pub struct GenerateRequest {
     /// Work nobody is waiting for (warm-up, prefetch): evaluated in smaller chunks, so a request
     /// of the user's that cancels it waits less.
     pub background: bool,
+    /// How each token is chosen: greedy by default.
+    pub sampling: Sampling,
+}
+
+/// How the next token is chosen from the model's distribution.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// Softmax temperature; 0 (or less) picks the most likely token (greedy, deterministic).
+    pub temperature: f32,
+    /// Nucleus sampling: only the most likely tokens whose probabilities add up to this share
+    /// are candidates (1 keeps them all). Ignored when greedy.
+    pub top_p: f32,
+    /// Seed of the random choices: the same seed, prompt and settings give the same text.
+    pub seed: u64,
+}
+
+impl Sampling {
+    pub const GREEDY: Sampling = Sampling { temperature: 0.0, top_p: 1.0, seed: 0 };
+
+    pub fn is_greedy(&self) -> bool {
+        self.temperature <= 0.0
+    }
+}
+
+impl Default for Sampling {
+    fn default() -> Sampling {
+        Sampling::GREEDY
+    }
 }
 
 /// A decoded piece of text: one token's worth, or several when a UTF-8 character spans tokens.

@@ -24,6 +24,7 @@ use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::LlamaBackendDeviceType;
 
 use crate::{
+    Sampling,
     Engine, EngineError, FimTokens, GenerateRequest, Generation, ModelInfo, Piece, PromptPart, SpecialToken,
     SplitMode, StopReason, Stopper, TextScore,
 };
@@ -482,11 +483,17 @@ fn generate_in(
     let mut logits_row = warm.batch.n_tokens() - 1;
     // Draft tokens the model confirmed: greedy, already in the KV cache, not yet emitted.
     let mut verified: std::collections::VecDeque<(LlamaToken, f32)> = std::collections::VecDeque::new();
+    let mut rng = SplitMix64(request.sampling.seed);
     while stop_reason.is_none() {
         let (token, logprob, in_cache) = match verified.pop_front() {
             Some((token, logprob)) => (token, logprob, true),
             None => {
-                let (token, logprob) = greedy(warm.context.get_logits_ith(logits_row));
+                let logits = warm.context.get_logits_ith(logits_row);
+                let (token, logprob) = if request.sampling.is_greedy() {
+                    greedy(logits)
+                } else {
+                    sample(logits, &request.sampling, &mut rng)
+                };
                 (token, logprob, false)
             }
         };
@@ -534,8 +541,9 @@ fn generate_in(
         // Decode the token together with a guess of what follows it, copied from earlier in the
         // text; the logits tell which guessed tokens greedy decoding would have produced anyway.
         let room = (request.max_tokens - n_generated).min(n_ctx.saturating_sub(position + 2));
-        let draft =
-            lookup_draft(&warm.sequences[seq].cached, token, draft_tokens.min(room.saturating_sub(1)));
+        // Guesses are checked against greedy choices: with sampling there is nothing to check.
+        let n_draft = if request.sampling.is_greedy() { draft_tokens.min(room.saturating_sub(1)) } else { 0 };
+        let draft = lookup_draft(&warm.sequences[seq].cached, token, n_draft);
         warm.batch.clear();
         add(&mut warm.batch, token, position, seq, true)?;
         for (offset, guess) in draft.iter().enumerate() {
@@ -706,6 +714,69 @@ fn greedy(logits: &[f32]) -> (LlamaToken, f32) {
     (LlamaToken(best as i32), -sum.ln())
 }
 
+/// A token drawn from `logits` at the sampling's temperature, among the nucleus of `top_p`
+/// probability, with its natural-log probability under the model (untempered), like
+/// [`greedy`]'s.
+fn sample(logits: &[f32], sampling: &Sampling, rng: &mut SplitMix64) -> (LlamaToken, f32) {
+    let best_logit = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    // Tokens further than the window below the best have negligible probability at any
+    // temperature Wisp allows; leaving them out keeps this a pass over the vocabulary.
+    let floor = best_logit - LOGIT_WINDOW * sampling.temperature.max(1.0);
+    let mut candidates: Vec<(usize, f32)> = logits
+        .iter()
+        .enumerate()
+        .filter(|(_, &logit)| logit > floor)
+        .map(|(index, &logit)| (index, ((logit - best_logit) / sampling.temperature).exp()))
+        .collect();
+    candidates.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let total: f32 = candidates.iter().map(|(_, weight)| weight).sum();
+    let mut kept = 0.0;
+    let mut n_kept = 0;
+    for (_, weight) in &candidates {
+        kept += weight;
+        n_kept += 1;
+        if kept >= sampling.top_p.clamp(0.0, 1.0) * total {
+            break;
+        }
+    }
+    candidates.truncate(n_kept.max(1));
+    let nucleus: f32 = candidates.iter().map(|(_, weight)| weight).sum();
+    let mut target = rng.next_unit() as f32 * nucleus;
+    let mut chosen = candidates[candidates.len() - 1].0;
+    for (index, weight) in &candidates {
+        if target < *weight {
+            chosen = *index;
+            break;
+        }
+        target -= weight;
+    }
+    let untempered_floor = best_logit - LOGIT_WINDOW;
+    let sum: f32 = logits
+        .iter()
+        .filter(|&&logit| logit > untempered_floor)
+        .map(|&logit| (logit - best_logit).exp())
+        .sum();
+    (LlamaToken(chosen as i32), logits[chosen] - best_logit - sum.ln())
+}
+
+/// SplitMix64: a small, fast generator; seeded, it gives the same choices on every platform.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn next_unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 /// Takes the longest complete UTF-8 text from the front of `bytes`; invalid bytes become U+FFFD.
 /// Returns None while only the start of a multi-byte character is buffered.
 fn take_utf8(bytes: &mut Vec<u8>) -> Option<String> {
@@ -757,6 +828,27 @@ mod tests {
         bytes.extend_from_slice(b"x");
         assert_eq!(take_utf8(&mut bytes).as_deref(), Some("éx"));
         assert!(bytes.is_empty());
+    }
+
+    #[test]
+    fn sampling_follows_the_temperature_and_the_nucleus() {
+        let logits = [0.0, 2.0, 1.0, -30.0];
+        let mut rng = SplitMix64(7);
+        let hot = Sampling { temperature: 1.0, top_p: 1.0, seed: 7 };
+        let mut counts = [0usize; 4];
+        for _ in 0..10_000 {
+            counts[sample(&logits, &hot, &mut rng).0 .0 as usize] += 1;
+        }
+        // Softmax of (0, 2, 1): 0.090, 0.665, 0.245; the -30 logit is never drawn.
+        assert!((counts[1] as f64 / 1e4 - 0.665).abs() < 0.02, "{counts:?}");
+        assert!((counts[2] as f64 / 1e4 - 0.245).abs() < 0.02, "{counts:?}");
+        assert_eq!(counts[3], 0);
+        // A nucleus of 0.7 keeps only the top token (0.665 < 0.7 needs the second: 0.91).
+        let narrow = Sampling { temperature: 1.0, top_p: 0.5, seed: 7 };
+        assert!((0..1_000).all(|_| sample(&logits, &narrow, &mut rng).0 .0 == 1));
+        // The reported log-probability is the model's, as greedy reports it.
+        let (token, logprob) = sample(&logits, &narrow, &mut rng);
+        assert_eq!((token, logprob), greedy(&logits));
     }
 
     #[test]

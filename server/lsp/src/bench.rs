@@ -76,6 +76,7 @@ pub fn run(bench: &EngineBench, out: &mut dyn std::io::Write) -> anyhow::Result<
             cache_key: 0,
             time_budget: None,
             background: false,
+            sampling: wisp_engine::Sampling::GREEDY,
         };
         let started = Instant::now();
         let mut first_piece_ms = None;

@@ -217,6 +217,9 @@ pub fn suggest(
     let window_start = gathered.prefix_start + built.prefix_window_start;
     let time_budget =
         (settings.time_budget_ms > 0).then(|| std::time::Duration::from_millis(settings.time_budget_ms));
+    // With a temperature, the same document and cursor draw the same way: asking again gives the
+    // same suggestion, as with greedy decoding.
+    let sampling_seed = gathered.document_key ^ (gathered.offset as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let request = GenerateRequest {
         prompt: built.prompt,
         max_tokens: settings.max_tokens,
@@ -225,6 +228,11 @@ pub fn suggest(
         cache_key: gathered.document_key,
         time_budget,
         background,
+        sampling: wisp_engine::Sampling {
+            temperature: settings.temperature,
+            top_p: settings.top_p,
+            seed: sampling_seed,
+        },
     };
     let mut unhealed = String::new();
     let mut forwarded = 0;
@@ -336,6 +344,7 @@ pub fn warm_up(
         cache_key: gathered.document_key,
         time_budget: None,
         background: true,
+        sampling: wisp_engine::Sampling::GREEDY,
     };
     engine.generate(&request, &mut |_| std::ops::ControlFlow::Continue(()))
 }

@@ -9,6 +9,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use wisp_engine::{LlamaOptions, SplitMode};
 
+/// Highest accepted sampling temperature: past 2 code turns to noise.
+pub const MAX_TEMPERATURE: f32 = 2.0;
+
 /// File read from the workspace root, if present.
 pub const CONFIG_FILE_NAME: &str = "wisp.toml";
 
@@ -98,6 +101,9 @@ pub struct VariantConfig {
     pub max_tokens: Option<usize>,
     pub max_lines: Option<usize>,
     pub prompt_tokens: Option<usize>,
+    /// Sampling: softmax temperature (0 is greedy) and nucleus share.
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
 }
 
 /// Applies the experiment variant drawn for `completion_id` to `config`; returns its name, or
@@ -126,6 +132,12 @@ pub fn apply_variant(config: &mut Config, completion_id: &str) -> Option<String>
     }
     if let Some(prompt_tokens) = variant.prompt_tokens {
         config.completion.prompt_tokens = prompt_tokens;
+    }
+    if let Some(temperature) = variant.temperature {
+        config.completion.temperature = temperature;
+    }
+    if let Some(top_p) = variant.top_p {
+        config.completion.top_p = top_p;
     }
     Some(variant.name)
 }
@@ -243,7 +255,7 @@ impl ModelConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CompletionConfig {
     /// Answer completion requests at all.
@@ -273,6 +285,12 @@ pub struct CompletionConfig {
     /// Evaluate a document's prompt when it is opened, and compute the next suggestion after an
     /// accept, while the user reads.
     pub prefetch: bool,
+    /// Softmax temperature; 0 picks the most likely token every time (greedy: the same code
+    /// gives the same suggestion, which the cache and typing-through rely on being stable).
+    pub temperature: f32,
+    /// With a temperature: sample only among the most likely tokens whose probabilities add up
+    /// to this share (nucleus sampling).
+    pub top_p: f32,
 }
 
 impl Default for CompletionConfig {
@@ -287,6 +305,8 @@ impl Default for CompletionConfig {
             cache_entries: 512,
             debounce_max_ms: 150,
             prefetch: true,
+            temperature: 0.0,
+            top_p: 1.0,
         }
     }
 }
@@ -345,6 +365,22 @@ impl Config {
         }
         if self.model.threads == Some(0) {
             return Err("\"model.threads\" must be at least 1".into());
+        }
+        let samplings = std::iter::once((self.completion.temperature, self.completion.top_p)).chain(
+            self.experiment.variants.iter().map(|variant| {
+                (
+                    variant.temperature.unwrap_or(self.completion.temperature),
+                    variant.top_p.unwrap_or(self.completion.top_p),
+                )
+            }),
+        );
+        for (temperature, top_p) in samplings {
+            let valid = (0.0..=MAX_TEMPERATURE).contains(&temperature) && top_p > 0.0 && top_p <= 1.0;
+            if !valid {
+                return Err(format!(
+                    "temperature must be 0 to {MAX_TEMPERATURE} and top_p above 0 and at most 1 (got {temperature} and {top_p}) — 0 and 1 mean greedy decoding"
+                ));
+            }
         }
         if self.telemetry.content && !self.telemetry.events {
             return Err(
@@ -511,6 +547,15 @@ mod tests {
         let error = parse(json!({ "experiment": { "variants": [{ "name": "a", "share": 5, "max_tokens": 5000 }] } }))
             .unwrap_err();
         assert!(error.contains("model.n_ctx"), "{error}");
+        let error = parse(json!({ "experiment": { "variants": [{ "name": "hot", "share": 5, "temperature": 3.0 }] } }))
+            .unwrap_err();
+        assert!(error.contains("temperature must be 0 to 2"), "{error}");
+        let mut hot = parse(json!({ "experiment": { "variants": [
+            { "name": "hot", "share": 100, "temperature": 0.7, "top_p": 0.9 }
+        ] } }))
+        .unwrap();
+        assert_eq!(apply_variant(&mut hot, "any").as_deref(), Some("hot"));
+        assert_eq!((hot.completion.temperature, hot.completion.top_p), (0.7, 0.9));
         let error = parse(json!({ "telemetry": { "content": true } })).unwrap_err();
         assert!(error.contains("telemetry.events"), "{error}");
         let error = parse(json!({ "context": { "sensitive_files": ["[oops"] } })).unwrap_err();
