@@ -245,7 +245,7 @@ fn definitions(cursor: &Cursor<'_>, workspace: &Workspace<'_>, mode: ContextMode
 /// `from a.b import Name`), or with its whole module (`import a.b`, `use a::b::*`, Go's
 /// packages, or `use a::b;` and `from a import b` naming the module itself). Importing some
 /// names of a file does not import its others: `use a::b::load` says nothing of a `validate`.
-fn imports_from(import: &Import, path: &str, name: &str) -> bool {
+pub(crate) fn imports_from(import: &Import, path: &str, name: &str) -> bool {
     let Some(source) = import.source.as_deref() else { return false };
     if import_matches(source, path) {
         return import.names.is_empty() || import.names.iter().any(|imported| imported == name);

@@ -1,0 +1,108 @@
+//! Which names a span needs from other files (`wisp eval --require cross-file`), and whether the
+//! collected snippets show their definitions.
+
+use std::path::Path;
+
+use wisp_context::{collect, cross_file_names, shows_definition, ContextMode, Cursor, Workspace};
+use wisp_syntax::index::WorkspaceIndex;
+use wisp_syntax::{tags, LanguageRegistry};
+
+const GEOMETRY: &str = "\
+pub struct Point {
+    pub x: f64,
+    pub y: f64,
+}
+
+pub fn distance(a: &Point, b: &Point) -> f64 {
+    ((a.x - b.x).powi(2) + (a.y - b.y).powi(2)).sqrt()
+}
+";
+
+const MAIN: &str = "\
+mod geometry;
+
+use crate::geometry::{distance, Point};
+
+fn double(value: f64) -> f64 {
+    value * 2.0
+}
+
+fn main() {
+    let origin = Point { x: 0.0, y: 0.0 };
+    let d = distance(&origin, &origin);
+    let e = double(d).max(1.0);
+    let f = build(e);
+}
+";
+
+/// `new` in four files other than main.rs, `build` in one.
+const COMMON: &[(&str, &str)] = &[
+    ("src/a.rs", "pub struct Alpha;\nimpl Alpha {\n    pub fn new() -> Alpha { Alpha }\n}\n"),
+    ("src/b.rs", "pub struct Beta;\nimpl Beta {\n    pub fn new() -> Beta { Beta }\n}\n"),
+    ("src/c.rs", "pub struct Gamma;\nimpl Gamma {\n    pub fn new() -> Gamma { Gamma }\n}\n"),
+    (
+        "src/d.rs",
+        "pub struct Delta;\nimpl Delta {\n    pub fn new() -> Delta { Delta }\n}\npub fn build(x: f64) -> f64 { x }\n",
+    ),
+];
+
+fn workspace_index(main: &str) -> WorkspaceIndex {
+    let registry = LanguageRegistry::builtin();
+    let rust = registry.by_path(Path::new("a.rs")).unwrap();
+    let mut index = WorkspaceIndex::new();
+    index.update("src/geometry.rs", &rust, GEOMETRY);
+    index.update("src/main.rs", &rust, main);
+    for (path, text) in COMMON {
+        index.update(path, &rust, text);
+    }
+    index
+}
+
+/// The cross-file names of the line of `main` that starts with `line` (after its indentation).
+fn names_on_line(main: &str, line: &str) -> Vec<String> {
+    let registry = LanguageRegistry::builtin();
+    let file_tags = tags::extract_from_source(&registry.by_path(Path::new("a.rs")).unwrap(), main);
+    let start = main.find(line).unwrap_or_else(|| panic!("no line {line:?}"));
+    let end = start + main[start..].find('\n').unwrap();
+    cross_file_names("src/main.rs", &file_tags, start..end, &workspace_index(main))
+}
+
+#[test]
+fn a_line_calling_an_imported_function_needs_another_file() {
+    assert_eq!(names_on_line(MAIN, "let d = distance"), ["distance"]);
+    assert_eq!(names_on_line(MAIN, "let origin = Point"), ["Point"]);
+}
+
+#[test]
+fn a_line_using_only_this_file_and_the_standard_library_does_not() {
+    // `double` is defined here; `max` nowhere in the workspace.
+    assert_eq!(names_on_line(MAIN, "let e = double"), Vec::<String>::new());
+}
+
+#[test]
+fn a_name_many_files_define_counts_only_when_imported() {
+    let calls_new = MAIN.replace("let f = build(e);", "let f = Alpha::new();");
+    // `Alpha` is defined in one other file; `new` in four, none of them imported.
+    assert_eq!(names_on_line(&calls_new, "let f = Alpha::new"), ["Alpha"]);
+    let imports_a = calls_new.replace("mod geometry;", "mod geometry;\nuse crate::a::*;");
+    assert_eq!(names_on_line(&imports_a, "let f = Alpha::new"), ["Alpha", "new"]);
+    assert_eq!(names_on_line(MAIN, "let f = build"), ["build"], "one other file defines it");
+}
+
+#[test]
+fn collected_definitions_and_import_outlines_show_the_names() {
+    let registry = LanguageRegistry::builtin();
+    let rust = registry.by_path(Path::new("a.rs")).unwrap();
+    let index = workspace_index(MAIN);
+    let file_tags = tags::extract_from_source(&rust, MAIN);
+    let offset = MAIN.find("let d = ").unwrap() + "let d = ".len();
+    let cursor = Cursor { path: "src/main.rs", source: MAIN, offset, tags: &file_tags };
+    let workspace = Workspace { index: Some(&index), open: &[], recent: &[] };
+    let snippets = collect(&cursor, &workspace, ContextMode::Full);
+    let shown =
+        |name: &str| snippets.iter().any(|snippet| shows_definition(snippet, name, "src/main.rs", &index));
+    assert!(shown("Point"), "{snippets:#?}");
+    assert!(!shown("double"), "this file's own definitions are not cross-file");
+    let file_only = collect(&cursor, &workspace, ContextMode::File);
+    assert!(!file_only.iter().any(|snippet| shows_definition(snippet, "Point", "src/main.rs", &index)));
+}
