@@ -319,7 +319,7 @@ pub fn import_matches(source: &str, path: &str) -> bool {
 }
 
 /// `snake_case` or `camelCase`: several words, so unlikely to be a standard library name.
-fn is_multi_word(name: &str) -> bool {
+pub(crate) fn is_multi_word(name: &str) -> bool {
     let trimmed = name.trim_matches('_');
     trimmed.contains('_') || trimmed.chars().skip(1).any(|c| c.is_uppercase())
 }

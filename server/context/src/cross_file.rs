@@ -12,9 +12,9 @@ use std::collections::HashSet;
 use std::ops::Range;
 
 use wisp_syntax::index::WorkspaceIndex;
-use wisp_syntax::tags::FileTags;
+use wisp_syntax::tags::{DefinitionKind, FileTags};
 
-use crate::collect::{imports_from, Origin, Snippet, MAX_FILES_PER_NAME, MIN_NAME_CHARS};
+use crate::collect::{imports_from, is_multi_word, Origin, Snippet, MAX_FILES_PER_NAME, MIN_NAME_CHARS};
 
 /// The names referenced in `span` (byte range) of the file at `path`, whose tags are `tags`, that
 /// the file does not define and another file of `index` does; in order of first use, each once.
@@ -24,7 +24,9 @@ use crate::collect::{imports_from, Origin, Snippet, MAX_FILES_PER_NAME, MIN_NAME
 /// [`MIN_NAME_CHARS`] alphanumeric characters. A name that more than [`MAX_FILES_PER_NAME`] files
 /// define (`new`, `fmt`, `clone`, `len`) counts only when this file imports one of them: such names
 /// are mostly trait methods and the standard library's, which no file of the workspace is needed
-/// to know — the same rule retrieval follows.
+/// to know. A name that other files define only as methods (`.len()`, `.ok()`) counts only when
+/// it is one definition of a multi-word name (`.poll_acquire()`): a method name alone says
+/// nothing of whose it is. Retrieval follows the same two rules.
 pub fn cross_file_names(
     path: &str,
     tags: &FileTags,
@@ -49,12 +51,17 @@ pub fn cross_file_names(
         {
             continue;
         }
-        let mut defining =
-            index.definitions_named(name).map(|(file, _)| file.path.as_str()).filter(|&other| other != path);
-        let attributable = if index.n_files_defining(name) > MAX_FILES_PER_NAME {
-            defining.any(|other| tags.imports.iter().any(|import| imports_from(import, other, name)))
+        let elsewhere: Vec<_> = index.definitions_named(name).filter(|(file, _)| file.path != path).collect();
+        let attributable = if elsewhere.is_empty() {
+            false
+        } else if elsewhere.iter().all(|(_, definition)| definition.kind == DefinitionKind::Method) {
+            is_multi_word(name) && elsewhere.len() == 1
+        } else if index.n_files_defining(name) > MAX_FILES_PER_NAME {
+            elsewhere
+                .iter()
+                .any(|(file, _)| tags.imports.iter().any(|import| imports_from(import, &file.path, name)))
         } else {
-            defining.next().is_some()
+            true
         };
         if attributable {
             names.push(name.to_owned());

@@ -35,15 +35,16 @@ fn main() {
 }
 ";
 
-/// `new` in four files other than main.rs, `build` in one.
+/// `build` and the method `new` in four files other than main.rs; the method
+/// `poll_ready_soon` in one.
 const COMMON: &[(&str, &str)] = &[
-    ("src/a.rs", "pub struct Alpha;\nimpl Alpha {\n    pub fn new() -> Alpha { Alpha }\n}\n"),
-    ("src/b.rs", "pub struct Beta;\nimpl Beta {\n    pub fn new() -> Beta { Beta }\n}\n"),
-    ("src/c.rs", "pub struct Gamma;\nimpl Gamma {\n    pub fn new() -> Gamma { Gamma }\n}\n"),
     (
-        "src/d.rs",
-        "pub struct Delta;\nimpl Delta {\n    pub fn new() -> Delta { Delta }\n}\npub fn build(x: f64) -> f64 { x }\n",
+        "src/a.rs",
+        "pub struct Alpha;\nimpl Alpha {\n    pub fn new() -> Alpha { Alpha }\n    pub fn poll_ready_soon(&self) {}\n}\npub fn build(x: f64) -> f64 { x }\n",
     ),
+    ("src/b.rs", "pub struct Beta;\nimpl Beta {\n    pub fn new() -> Beta { Beta }\n}\npub fn build(x: f64) -> f64 { x }\n"),
+    ("src/c.rs", "pub struct Gamma;\nimpl Gamma {\n    pub fn new() -> Gamma { Gamma }\n}\npub fn build(x: f64) -> f64 { x }\n"),
+    ("src/d.rs", "pub struct Delta;\nimpl Delta {\n    pub fn new() -> Delta { Delta }\n}\npub fn build(x: f64) -> f64 { x }\n"),
 ];
 
 fn workspace_index(main: &str) -> WorkspaceIndex {
@@ -81,12 +82,16 @@ fn a_line_using_only_this_file_and_the_standard_library_does_not() {
 
 #[test]
 fn a_name_many_files_define_counts_only_when_imported() {
-    let calls_new = MAIN.replace("let f = build(e);", "let f = Alpha::new();");
-    // `Alpha` is defined in one other file; `new` in four, none of them imported.
-    assert_eq!(names_on_line(&calls_new, "let f = Alpha::new"), ["Alpha"]);
-    let imports_a = calls_new.replace("mod geometry;", "mod geometry;\nuse crate::a::*;");
-    assert_eq!(names_on_line(&imports_a, "let f = Alpha::new"), ["Alpha", "new"]);
-    assert_eq!(names_on_line(MAIN, "let f = build"), ["build"], "one other file defines it");
+    assert_eq!(names_on_line(MAIN, "let f = build"), Vec::<String>::new(), "four files define it");
+    let imports_a = MAIN.replace("mod geometry;", "mod geometry;\nuse crate::a::*;");
+    assert_eq!(names_on_line(&imports_a, "let f = build"), ["build"]);
+}
+
+#[test]
+fn a_method_counts_only_when_its_name_is_distinctive() {
+    let calls = MAIN.replace("let f = build(e);", "let f = Alpha::new().poll_ready_soon();");
+    // `Alpha` is a type defined in one other file; `new` is only ever a method.
+    assert_eq!(names_on_line(&calls, "let f = Alpha::new"), ["Alpha", "poll_ready_soon"]);
 }
 
 #[test]
