@@ -1,6 +1,6 @@
 //! Gathering what a completion should see besides the code around the cursor: the headers of the
-//! enclosing scopes, the definitions of the names used near the cursor, the files this one
-//! imports, and similar code the user recently edited or has open.
+//! enclosing scopes, the definitions of the names used near the cursor and of the names this file
+//! imports, the files this one imports, and similar code the user recently edited or has open.
 //!
 //! [`collect`] reads the current file's tags and the workspace index and returns snippets in rank
 //! order; [`crate::build`] decides which fit the budget. Every snippet says where it came from, so
@@ -24,6 +24,10 @@ pub const MAX_DEFINITION_SNIPPETS: usize = 8;
 /// A name defined in more files than this is too common (`new`, `get`, `run`) to guess which one
 /// is meant, unless this file imports one of them.
 pub const MAX_FILES_PER_NAME: usize = 3;
+/// At most this many definitions of names the file imports (`use super::ReadBuf`) but the code
+/// near the cursor does not mention: ranked after the nearby names' definitions, so they fill
+/// what budget those leave.
+pub const MAX_IMPORTED_NAME_SNIPPETS: usize = 4;
 /// At most this many imported files are outlined.
 pub const MAX_IMPORT_SNIPPETS: usize = 3;
 /// An imported file's outline lists at most this many top-level definitions.
@@ -134,6 +138,8 @@ pub fn collect(cursor: &Cursor<'_>, workspace: &Workspace<'_>, mode: ContextMode
     let mut snippets = enclosing_scopes(cursor);
     snippets.extend(definitions(cursor, workspace, mode));
     if mode == ContextMode::Full {
+        let imported = imported_definitions(cursor, workspace, &snippets);
+        snippets.extend(imported);
         let outlines = imports(cursor, workspace, &snippets);
         snippets.extend(outlines);
         snippets.extend(similar_chunks(cursor, workspace));
@@ -181,64 +187,98 @@ fn nearby_names(cursor: &Cursor<'_>) -> Vec<String> {
 }
 
 fn definitions(cursor: &Cursor<'_>, workspace: &Workspace<'_>, mode: ContextMode) -> Vec<Snippet> {
-    let imports_name =
-        |path: &str, name: &str| cursor.tags.imports.iter().any(|import| imports_from(import, path, name));
     let mut snippets = Vec::new();
     for name in nearby_names(cursor) {
         if snippets.len() >= MAX_DEFINITION_SNIPPETS {
             break;
         }
-        // This file's definitions outside the one being written, then the workspace's.
-        let local: Vec<&wisp_syntax::tags::Definition> = cursor
-            .tags
-            .definitions
-            .iter()
-            .filter(|definition| definition.name == name && !definition.range.contains(&cursor.offset))
-            .collect();
-        let mut remote: Vec<_> = match (mode, workspace.index) {
-            (ContextMode::Full, Some(index)) => {
-                index.definitions_named(&name).filter(|(file, _)| file.path != cursor.path).collect()
-            }
-            _ => Vec::new(),
-        };
-        // A method name (`.len()`, `.new()`) says nothing of which type is meant, and short
-        // one-word names are mostly the standard library's: a method is taken only when it is
-        // the one definition of a multi-word name (`rest_after`, `typedSince`). Other names
-        // defined in many files need an import.
-        let n_candidates = local.len() + remote.len();
-        let distinctive = is_multi_word(&name) && n_candidates == 1;
-        let is_method = |kind: DefinitionKind| kind == DefinitionKind::Method && !distinctive;
-        if let Some(definition) = local.iter().find(|definition| !is_method(definition.kind)) {
-            snippets.push(Snippet {
-                path: cursor.path.to_owned(),
-                text: wisp_syntax::index::definition_snippet(
-                    cursor.source,
-                    definition,
-                    &cursor.tags.definitions,
-                ),
-                origin: Origin::Definition { name: name.clone() },
-                range: Some(definition.range.clone()),
-            });
-            continue;
-        }
-        remote.retain(|(_, definition)| !is_method(definition.kind));
-        if workspace.index.is_some_and(|index| index.n_files_defining(&name) > MAX_FILES_PER_NAME) {
-            remote.retain(|(file, _)| imports_name(&file.path, &name));
-        }
-        // Prefer what this file imports, then what lives nearby.
-        remote.sort_by_key(|(file, _)| {
-            (!imports_name(&file.path, &name), usize::MAX - shared_dirs(cursor.path, &file.path))
-        });
-        if let Some((file, definition)) = remote.first() {
-            snippets.push(Snippet {
-                path: file.path.clone(),
-                text: definition.snippet.clone(),
-                origin: Origin::Definition { name },
-                range: None,
-            });
-        }
+        snippets.extend(definition_of(&name, cursor, workspace, mode));
     }
     snippets
+}
+
+/// The workspace's definitions of the names this file imports by name (`use super::ReadBuf`,
+/// `from .models import User`, `import { parse } from "./parser"`) that `given` does not show yet,
+/// in import order: the other files' API this file works with, which the code being written is
+/// likely to use next even where the code near the cursor does not mention it yet.
+fn imported_definitions(cursor: &Cursor<'_>, workspace: &Workspace<'_>, given: &[Snippet]) -> Vec<Snippet> {
+    let shown = |name: &str| {
+        given
+            .iter()
+            .any(|snippet| matches!(&snippet.origin, Origin::Definition { name: shown } if shown == name))
+    };
+    let mut seen = HashSet::new();
+    let mut snippets = Vec::new();
+    for name in cursor.tags.imports.iter().flat_map(|import| &import.names) {
+        if snippets.len() >= MAX_IMPORTED_NAME_SNIPPETS {
+            break;
+        }
+        if name.chars().filter(|c| c.is_alphanumeric()).count() < MIN_NAME_CHARS
+            || shown(name)
+            || !seen.insert(name.as_str())
+        {
+            continue;
+        }
+        snippets.extend(
+            definition_of(name, cursor, workspace, ContextMode::Full)
+                .filter(|snippet| snippet.path != cursor.path),
+        );
+    }
+    snippets
+}
+
+/// The snippet of the definition `name` most likely means at the cursor: this file's own, else
+/// the workspace's (in `full` mode), preferring what this file imports, then what lives nearby.
+fn definition_of(
+    name: &str,
+    cursor: &Cursor<'_>,
+    workspace: &Workspace<'_>,
+    mode: ContextMode,
+) -> Option<Snippet> {
+    let imports_name =
+        |path: &str, name: &str| cursor.tags.imports.iter().any(|import| imports_from(import, path, name));
+    // This file's definitions outside the one being written, then the workspace's.
+    let local: Vec<&wisp_syntax::tags::Definition> = cursor
+        .tags
+        .definitions
+        .iter()
+        .filter(|definition| definition.name == name && !definition.range.contains(&cursor.offset))
+        .collect();
+    let mut remote: Vec<_> = match (mode, workspace.index) {
+        (ContextMode::Full, Some(index)) => {
+            index.definitions_named(name).filter(|(file, _)| file.path != cursor.path).collect()
+        }
+        _ => Vec::new(),
+    };
+    // A method name (`.len()`, `.new()`) says nothing of which type is meant, and short
+    // one-word names are mostly the standard library's: a method is taken only when it is
+    // the one definition of a multi-word name (`rest_after`, `typedSince`). Other names
+    // defined in many files need an import.
+    let n_candidates = local.len() + remote.len();
+    let distinctive = is_multi_word(name) && n_candidates == 1;
+    let is_method = |kind: DefinitionKind| kind == DefinitionKind::Method && !distinctive;
+    if let Some(definition) = local.iter().find(|definition| !is_method(definition.kind)) {
+        return Some(Snippet {
+            path: cursor.path.to_owned(),
+            text: wisp_syntax::index::definition_snippet(cursor.source, definition, &cursor.tags.definitions),
+            origin: Origin::Definition { name: name.to_owned() },
+            range: Some(definition.range.clone()),
+        });
+    }
+    remote.retain(|(_, definition)| !is_method(definition.kind));
+    if workspace.index.is_some_and(|index| index.n_files_defining(name) > MAX_FILES_PER_NAME) {
+        remote.retain(|(file, _)| imports_name(&file.path, name));
+    }
+    // Prefer what this file imports, then what lives nearby.
+    remote.sort_by_key(|(file, _)| {
+        (!imports_name(&file.path, name), usize::MAX - shared_dirs(cursor.path, &file.path))
+    });
+    remote.first().map(|(file, definition)| Snippet {
+        path: file.path.clone(),
+        text: definition.snippet.clone(),
+        origin: Origin::Definition { name: name.to_owned() },
+        range: None,
+    })
 }
 
 /// Whether `import` brings `name` of the file at `path` into scope: by name (`use a::b::Name`,
