@@ -266,6 +266,9 @@ fn definition_of(
         });
     }
     remote.retain(|(_, definition)| !is_method(definition.kind));
+    if imported_from_outside(&cursor.tags.imports, name, remote.iter().map(|(file, _)| file.path.as_str())) {
+        remote.clear();
+    }
     if workspace.index.is_some_and(|index| index.n_files_defining(name) > MAX_FILES_PER_NAME) {
         remote.retain(|(file, _)| imports_name(&file.path, name));
     }
@@ -332,6 +335,29 @@ fn imports(cursor: &Cursor<'_>, workspace: &Workspace<'_>, given: &[Snippet]) ->
         });
     }
     snippets
+}
+
+/// Whether this file imports `name` by name from a module outside the workspace: an absolute
+/// module path (`use std::cell::UnsafeCell`, `from typing import Protocol`) that names none of
+/// `defining` (the workspace files defining `name`). Then the workspace's `name` is another thing
+/// of the same name (tokio's own `UnsafeCell`), and showing it would mislead. Relative paths
+/// (`crate::`, `self::`, `super::`, `./`, `.`) are never outside: they may reach the definition
+/// through a re-export that file paths do not show.
+pub(crate) fn imported_from_outside<'p>(
+    imports: &[Import],
+    name: &str,
+    mut defining: impl Iterator<Item = &'p str> + Clone,
+) -> bool {
+    imports.iter().any(|import| {
+        let Some(source) = import.source.as_deref() else { return false };
+        let relative = source.starts_with('.')
+            || ["crate", "self", "super"]
+                .iter()
+                .any(|keyword| source == *keyword || source.starts_with(&format!("{keyword}::")));
+        !relative
+            && import.names.iter().any(|imported| imported == name)
+            && !defining.clone().any(|path| import_matches(source, path))
+    }) && defining.next().is_some()
 }
 
 /// Whether an import's module path names the file at `path` (`crate::index::tags` and

@@ -14,7 +14,9 @@ use std::ops::Range;
 use wisp_syntax::index::WorkspaceIndex;
 use wisp_syntax::tags::{DefinitionKind, FileTags};
 
-use crate::collect::{imports_from, is_multi_word, Origin, Snippet, MAX_FILES_PER_NAME, MIN_NAME_CHARS};
+use crate::collect::{
+    imported_from_outside, imports_from, is_multi_word, Origin, Snippet, MAX_FILES_PER_NAME, MIN_NAME_CHARS,
+};
 
 /// The names referenced in `span` (byte range) of the file at `path`, whose tags are `tags`, that
 /// the file does not define and another file of `index` does; in order of first use, each once.
@@ -26,7 +28,9 @@ use crate::collect::{imports_from, is_multi_word, Origin, Snippet, MAX_FILES_PER
 /// are mostly trait methods and the standard library's, which no file of the workspace is needed
 /// to know. A name that other files define only as methods (`.len()`, `.ok()`) counts only when
 /// it is one definition of a multi-word name (`.poll_acquire()`): a method name alone says
-/// nothing of whose it is. Retrieval follows the same two rules.
+/// nothing of whose it is. A name this file imports by name from outside the workspace
+/// (`use std::cell::UnsafeCell` where the workspace has its own `UnsafeCell`) does not count.
+/// Retrieval follows the same three rules.
 pub fn cross_file_names(
     path: &str,
     tags: &FileTags,
@@ -52,7 +56,12 @@ pub fn cross_file_names(
             continue;
         }
         let elsewhere: Vec<_> = index.definitions_named(name).filter(|(file, _)| file.path != path).collect();
-        let attributable = if elsewhere.is_empty() {
+        let attributable = if elsewhere.is_empty()
+            || imported_from_outside(
+                &tags.imports,
+                name,
+                elsewhere.iter().map(|(file, _)| file.path.as_str()),
+            ) {
             false
         } else if elsewhere.iter().all(|(_, definition)| definition.kind == DefinitionKind::Method) {
             is_multi_word(name) && elsewhere.len() == 1

@@ -111,3 +111,34 @@ fn collected_definitions_and_import_outlines_show_the_names() {
     let file_only = collect(&cursor, &workspace, ContextMode::File);
     assert!(!file_only.iter().any(|snippet| shows_definition(snippet, "Point", "src/main.rs", &index)));
 }
+
+#[test]
+fn a_name_imported_from_outside_the_workspace_is_not_the_workspaces() {
+    let registry = LanguageRegistry::builtin();
+    let rust = registry.by_path(Path::new("a.rs")).unwrap();
+    let cell = "pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);\n";
+    let uses = |import: &str| {
+        format!("{import}\n\nfn make() {{\n    let inner = UnsafeCell::new(1);\n    let near = inner;\n}}\n")
+    };
+    for (import, expected) in [
+        ("use std::cell::UnsafeCell;", Vec::<String>::new()),
+        ("use crate::loom::cell::UnsafeCell;", vec!["UnsafeCell".to_owned()]),
+    ] {
+        let main = uses(import);
+        let mut index = WorkspaceIndex::new();
+        index.update("src/loom/std/unsafe_cell.rs", &rust, cell);
+        index.update("src/main.rs", &rust, &main);
+        let file_tags = tags::extract_from_source(&rust, &main);
+        let start = main.find("let inner").unwrap();
+        let end = start + main[start..].find('\n').unwrap();
+        assert_eq!(cross_file_names("src/main.rs", &file_tags, start..end, &index), expected, "{import}");
+        // Retrieval agrees: the workspace's `UnsafeCell` is shown only when it is the one imported.
+        let offset = main.find("let near").unwrap();
+        let cursor = Cursor { path: "src/main.rs", source: &main, offset, tags: &file_tags };
+        let workspace = Workspace { index: Some(&index), open: &[], recent: &[] };
+        let snippets = collect(&cursor, &workspace, ContextMode::Full);
+        let shown =
+            snippets.iter().any(|snippet| shows_definition(snippet, "UnsafeCell", "src/main.rs", &index));
+        assert_eq!(shown, !expected.is_empty(), "{import}: {snippets:#?}");
+    }
+}
