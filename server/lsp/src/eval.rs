@@ -120,10 +120,23 @@ struct RetrievalRecord {
     in_prompt: bool,
     /// Modes whose completion was an exact match.
     exact_modes: Vec<String>,
+    /// Modes whose completion used one of the needed names (as a whole word), right or wrong
+    /// otherwise: whether the model picked up the other file's API at all.
+    naming_modes: Vec<String>,
+}
+
+/// Whether `name` occurs in `text` as a whole word.
+fn uses_word(text: &str, name: &str) -> bool {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(name).any(|(at, _)| {
+        !text[..at].chars().next_back().is_some_and(is_word)
+            && !text[at + name.len()..].chars().next().is_some_and(is_word)
+    })
 }
 
 /// Prints the retrieval hit rate of `full` mode over the tasks that need names from other files,
-/// and each mode's exact match split by whether the prompt held a needed definition.
+/// each mode's exact match split by whether the prompt held a needed definition, and how often
+/// each mode's completion used a needed name at all.
 fn print_retrieval(
     records: &HashMap<String, RetrievalRecord>,
     n_tasks: usize,
@@ -161,6 +174,13 @@ fn print_retrieval(
         }
         writeln!(out)?;
     }
+    write!(out, "{:label_width$}", format!("uses a needed name ({n_needing})"))?;
+    for mode in modes {
+        let n_naming =
+            records.values().filter(|record| record.naming_modes.iter().any(|m| m == mode)).count();
+        write!(out, "{:>11}", format!("{:.1}%", percent(n_naming, n_needing)))?;
+    }
+    writeln!(out)?;
     Ok(())
 }
 
@@ -310,6 +330,9 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
             if wisp_eval::score(&task.expected, &suggestion.text).exact_match {
                 record.exact_modes.push(mode_name(mode).to_owned());
             }
+            if names.iter().any(|name| uses_word(&suggestion.text, name)) {
+                record.naming_modes.push(mode_name(mode).to_owned());
+            }
             if mode == ContextMode::Full {
                 record.collected = collected;
                 record.in_prompt = shows_any(&suggestion.snippets, names, &task.path, &index);
@@ -407,6 +430,14 @@ mod tests {
         task.path == "src/main.rs"
             && !task.expected.starts_with("use ")
             && (task.expected.contains("distance") || task.expected.contains("Point"))
+    }
+
+    #[test]
+    fn names_are_found_as_whole_words() {
+        assert!(uses_word("let d = distance(a, b);", "distance"));
+        assert!(uses_word("distance", "distance"));
+        assert!(!uses_word("let d = distances(a);", "distance"));
+        assert!(!uses_word("let d = my_distance(a);", "distance"));
     }
 
     #[test]
