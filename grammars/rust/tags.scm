@@ -41,8 +41,17 @@
   name: (type_identifier) @name
   body: (enum_variant_list) @body) @definition.type
 
-(type_item
-  name: (type_identifier) @name) @definition.type
+; A type alias at the top level or in a module, not an associated type of an impl
+; (`type Ok = Value;`, `type Output = Self;`): that name is only reachable through its type
+; (`Self::Ok`), never bare, so it would shadow the prelude's `Ok` and every `Output`.
+(source_file
+  (type_item
+    name: (type_identifier) @name) @definition.type)
+
+(mod_item
+  body: (declaration_list
+    (type_item
+      name: (type_identifier) @name) @definition.type))
 
 (trait_item
   name: (type_identifier) @name

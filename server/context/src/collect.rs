@@ -1,6 +1,6 @@
 //! Gathering what a completion should see besides the code around the cursor: the headers of the
-//! enclosing scopes, the definitions of the names used near the cursor, the files this one
-//! imports, and similar code the user recently edited or has open.
+//! enclosing scopes, the definitions of the names used near the cursor and of the names this file
+//! imports, the files this one imports, and similar code the user recently edited or has open.
 //!
 //! [`collect`] reads the current file's tags and the workspace index and returns snippets in rank
 //! order; [`crate::build`] decides which fit the budget. Every snippet says where it came from, so
@@ -24,6 +24,10 @@ pub const MAX_DEFINITION_SNIPPETS: usize = 8;
 /// A name defined in more files than this is too common (`new`, `get`, `run`) to guess which one
 /// is meant, unless this file imports one of them.
 pub const MAX_FILES_PER_NAME: usize = 3;
+/// At most this many definitions of names the file imports (`use super::ReadBuf`) but the code
+/// near the cursor does not mention: ranked after the nearby names' definitions, so they fill
+/// what budget those leave.
+pub const MAX_IMPORTED_NAME_SNIPPETS: usize = 4;
 /// At most this many imported files are outlined.
 pub const MAX_IMPORT_SNIPPETS: usize = 3;
 /// An imported file's outline lists at most this many top-level definitions.
@@ -134,6 +138,8 @@ pub fn collect(cursor: &Cursor<'_>, workspace: &Workspace<'_>, mode: ContextMode
     let mut snippets = enclosing_scopes(cursor);
     snippets.extend(definitions(cursor, workspace, mode));
     if mode == ContextMode::Full {
+        let imported = imported_definitions(cursor, workspace, &snippets);
+        snippets.extend(imported);
         let outlines = imports(cursor, workspace, &snippets);
         snippets.extend(outlines);
         snippets.extend(similar_chunks(cursor, workspace));
@@ -181,71 +187,108 @@ fn nearby_names(cursor: &Cursor<'_>) -> Vec<String> {
 }
 
 fn definitions(cursor: &Cursor<'_>, workspace: &Workspace<'_>, mode: ContextMode) -> Vec<Snippet> {
-    let imports_name =
-        |path: &str, name: &str| cursor.tags.imports.iter().any(|import| imports_from(import, path, name));
     let mut snippets = Vec::new();
     for name in nearby_names(cursor) {
         if snippets.len() >= MAX_DEFINITION_SNIPPETS {
             break;
         }
-        // This file's definitions outside the one being written, then the workspace's.
-        let local: Vec<&wisp_syntax::tags::Definition> = cursor
-            .tags
-            .definitions
-            .iter()
-            .filter(|definition| definition.name == name && !definition.range.contains(&cursor.offset))
-            .collect();
-        let mut remote: Vec<_> = match (mode, workspace.index) {
-            (ContextMode::Full, Some(index)) => {
-                index.definitions_named(&name).filter(|(file, _)| file.path != cursor.path).collect()
-            }
-            _ => Vec::new(),
-        };
-        // A method name (`.len()`, `.new()`) says nothing of which type is meant, and short
-        // one-word names are mostly the standard library's: a method is taken only when it is
-        // the one definition of a multi-word name (`rest_after`, `typedSince`). Other names
-        // defined in many files need an import.
-        let n_candidates = local.len() + remote.len();
-        let distinctive = is_multi_word(&name) && n_candidates == 1;
-        let is_method = |kind: DefinitionKind| kind == DefinitionKind::Method && !distinctive;
-        if let Some(definition) = local.iter().find(|definition| !is_method(definition.kind)) {
-            snippets.push(Snippet {
-                path: cursor.path.to_owned(),
-                text: wisp_syntax::index::definition_snippet(
-                    cursor.source,
-                    definition,
-                    &cursor.tags.definitions,
-                ),
-                origin: Origin::Definition { name: name.clone() },
-                range: Some(definition.range.clone()),
-            });
-            continue;
-        }
-        remote.retain(|(_, definition)| !is_method(definition.kind));
-        if workspace.index.is_some_and(|index| index.n_files_defining(&name) > MAX_FILES_PER_NAME) {
-            remote.retain(|(file, _)| imports_name(&file.path, &name));
-        }
-        // Prefer what this file imports, then what lives nearby.
-        remote.sort_by_key(|(file, _)| {
-            (!imports_name(&file.path, &name), usize::MAX - shared_dirs(cursor.path, &file.path))
-        });
-        if let Some((file, definition)) = remote.first() {
-            snippets.push(Snippet {
-                path: file.path.clone(),
-                text: definition.snippet.clone(),
-                origin: Origin::Definition { name },
-                range: None,
-            });
-        }
+        snippets.extend(definition_of(&name, cursor, workspace, mode));
     }
     snippets
+}
+
+/// The workspace's definitions of the names this file imports by name (`use super::ReadBuf`,
+/// `from .models import User`, `import { parse } from "./parser"`) that `given` does not show yet,
+/// in import order: the other files' API this file works with, which the code being written is
+/// likely to use next even where the code near the cursor does not mention it yet.
+fn imported_definitions(cursor: &Cursor<'_>, workspace: &Workspace<'_>, given: &[Snippet]) -> Vec<Snippet> {
+    let shown = |name: &str| {
+        given
+            .iter()
+            .any(|snippet| matches!(&snippet.origin, Origin::Definition { name: shown } if shown == name))
+    };
+    let mut seen = HashSet::new();
+    let mut snippets = Vec::new();
+    for name in cursor.tags.imports.iter().flat_map(|import| &import.names) {
+        if snippets.len() >= MAX_IMPORTED_NAME_SNIPPETS {
+            break;
+        }
+        if name.chars().filter(|c| c.is_alphanumeric()).count() < MIN_NAME_CHARS
+            || shown(name)
+            || !seen.insert(name.as_str())
+        {
+            continue;
+        }
+        snippets.extend(
+            definition_of(name, cursor, workspace, ContextMode::Full)
+                .filter(|snippet| snippet.path != cursor.path),
+        );
+    }
+    snippets
+}
+
+/// The snippet of the definition `name` most likely means at the cursor: this file's own, else
+/// the workspace's (in `full` mode), preferring what this file imports, then what lives nearby.
+fn definition_of(
+    name: &str,
+    cursor: &Cursor<'_>,
+    workspace: &Workspace<'_>,
+    mode: ContextMode,
+) -> Option<Snippet> {
+    let imports_name =
+        |path: &str, name: &str| cursor.tags.imports.iter().any(|import| imports_from(import, path, name));
+    // This file's definitions outside the one being written, then the workspace's.
+    let local: Vec<&wisp_syntax::tags::Definition> = cursor
+        .tags
+        .definitions
+        .iter()
+        .filter(|definition| definition.name == name && !definition.range.contains(&cursor.offset))
+        .collect();
+    let mut remote: Vec<_> = match (mode, workspace.index) {
+        (ContextMode::Full, Some(index)) => {
+            index.definitions_named(name).filter(|(file, _)| file.path != cursor.path).collect()
+        }
+        _ => Vec::new(),
+    };
+    // A method name (`.len()`, `.new()`) says nothing of which type is meant, and short
+    // one-word names are mostly the standard library's: a method is taken only when it is
+    // the one definition of a multi-word name (`rest_after`, `typedSince`). Other names
+    // defined in many files need an import.
+    let n_candidates = local.len() + remote.len();
+    let distinctive = is_multi_word(name) && n_candidates == 1;
+    let is_method = |kind: DefinitionKind| kind == DefinitionKind::Method && !distinctive;
+    if let Some(definition) = local.iter().find(|definition| !is_method(definition.kind)) {
+        return Some(Snippet {
+            path: cursor.path.to_owned(),
+            text: wisp_syntax::index::definition_snippet(cursor.source, definition, &cursor.tags.definitions),
+            origin: Origin::Definition { name: name.to_owned() },
+            range: Some(definition.range.clone()),
+        });
+    }
+    remote.retain(|(_, definition)| !is_method(definition.kind));
+    if imported_from_outside(&cursor.tags.imports, name, remote.iter().map(|(file, _)| file.path.as_str())) {
+        remote.clear();
+    }
+    if workspace.index.is_some_and(|index| index.n_files_defining(name) > MAX_FILES_PER_NAME) {
+        remote.retain(|(file, _)| imports_name(&file.path, name));
+    }
+    // Prefer what this file imports, then what lives nearby.
+    remote.sort_by_key(|(file, _)| {
+        (!imports_name(&file.path, name), usize::MAX - shared_dirs(cursor.path, &file.path))
+    });
+    remote.first().map(|(file, definition)| Snippet {
+        path: file.path.clone(),
+        text: definition.snippet.clone(),
+        origin: Origin::Definition { name: name.to_owned() },
+        range: None,
+    })
 }
 
 /// Whether `import` brings `name` of the file at `path` into scope: by name (`use a::b::Name`,
 /// `from a.b import Name`), or with its whole module (`import a.b`, `use a::b::*`, Go's
 /// packages, or `use a::b;` and `from a import b` naming the module itself). Importing some
 /// names of a file does not import its others: `use a::b::load` says nothing of a `validate`.
-fn imports_from(import: &Import, path: &str, name: &str) -> bool {
+pub(crate) fn imports_from(import: &Import, path: &str, name: &str) -> bool {
     let Some(source) = import.source.as_deref() else { return false };
     if import_matches(source, path) {
         return import.names.is_empty() || import.names.iter().any(|imported| imported == name);
@@ -294,6 +337,29 @@ fn imports(cursor: &Cursor<'_>, workspace: &Workspace<'_>, given: &[Snippet]) ->
     snippets
 }
 
+/// Whether this file imports `name` by name from a module outside the workspace: an absolute
+/// module path (`use std::cell::UnsafeCell`, `from typing import Protocol`) that names none of
+/// `defining` (the workspace files defining `name`). Then the workspace's `name` is another thing
+/// of the same name (tokio's own `UnsafeCell`), and showing it would mislead. Relative paths
+/// (`crate::`, `self::`, `super::`, `./`, `.`) are never outside: they may reach the definition
+/// through a re-export that file paths do not show.
+pub(crate) fn imported_from_outside<'p>(
+    imports: &[Import],
+    name: &str,
+    mut defining: impl Iterator<Item = &'p str> + Clone,
+) -> bool {
+    imports.iter().any(|import| {
+        let Some(source) = import.source.as_deref() else { return false };
+        let relative = source.starts_with('.')
+            || ["crate", "self", "super"]
+                .iter()
+                .any(|keyword| source == *keyword || source.starts_with(&format!("{keyword}::")));
+        !relative
+            && import.names.iter().any(|imported| imported == name)
+            && !defining.clone().any(|path| import_matches(source, path))
+    }) && defining.next().is_some()
+}
+
 /// Whether an import's module path names the file at `path` (`crate::index::tags` and
 /// `src/index/tags.rs`, `./utils` and `src/utils.ts`, `pkg.mod` and `pkg/mod.py`).
 pub fn import_matches(source: &str, path: &str) -> bool {
@@ -319,7 +385,7 @@ pub fn import_matches(source: &str, path: &str) -> bool {
 }
 
 /// `snake_case` or `camelCase`: several words, so unlikely to be a standard library name.
-fn is_multi_word(name: &str) -> bool {
+pub(crate) fn is_multi_word(name: &str) -> bool {
     let trimmed = name.trim_matches('_');
     trimmed.contains('_') || trimmed.chars().skip(1).any(|c| c.is_uppercase())
 }

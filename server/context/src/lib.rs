@@ -12,9 +12,11 @@
 //! token prefix that the engine can keep in its KV cache.
 
 pub mod collect;
+pub mod cross_file;
 pub mod recent;
 
 pub use collect::{collect, Chunk, ContextMode, Cursor, Origin, Snippet, Workspace};
+pub use cross_file::{cross_file_names, shows_definition};
 pub use recent::RecentEdits;
 use wisp_engine::{Prompt, PromptPart, SpecialToken};
 

@@ -571,6 +571,50 @@ fn main() {
 }
 
 #[test]
+fn a_name_imported_but_not_used_yet_brings_its_definition() {
+    // Nothing near the cursor mentions `ReadBuf`, but the file imports it: the signature being
+    // written is likely to use it.
+    check(
+        r#"
+//- /src/io/read_buf.rs
+pub struct ReadBuf<'a> {
+    buf: &'a mut [u8],
+    filled: usize,
+}
+//- /src/io/async_read.rs
+use super::ReadBuf;
+use std::pin::Pin;
+
+pub trait AsyncRead {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        $0
+}
+"#,
+        ContextMode::Full,
+        80,
+        expect![[r#"
+            // src/io/read_buf.rs
+            pub struct ReadBuf<'a> {
+                buf: &'a mut [u8],
+                filled: usize,
+            }
+
+            // src/io/async_read.rs
+            use super::ReadBuf;
+            use std::pin::Pin;
+
+            pub trait AsyncRead {
+                fn poll_read(
+                    self: Pin<&mut Self>,
+                    $0
+            ---
+            src/io/read_buf.rs · definition of `ReadBuf`
+        "#]],
+    );
+}
+
+#[test]
 fn snippets_that_do_not_fit_are_left_out() {
     // Below 12 the window no longer holds the line before the cursor.
     for budget in 12..=40 {

@@ -8,11 +8,17 @@ use crate::skip;
 use crate::task::Task;
 use crate::tasks::{tasks_from_files, TaskOptions};
 
-/// Cuts tasks from the files under `dir`, skipping hidden files and what `.gitignore` or `.ignore`
-/// files under `dir` (or above it) exclude, whether or not `dir` is in a git repository.
+/// Cuts tasks from the files under `dir` (see [`files_from_dir`]).
+pub fn tasks_from_dir(dir: &Path, options: &TaskOptions) -> anyhow::Result<Vec<Task>> {
+    Ok(tasks_from_files(&files_from_dir(dir, options)?, options))
+}
+
+/// The candidate files under `dir` with their text, paths relative to `dir`: hidden files, what
+/// `.gitignore` or `.ignore` files under `dir` (or above it) exclude, whether or not `dir` is in a
+/// git repository, and files the skip rules rule out are left out.
 ///
 /// Global git excludes are not read, so the task set does not depend on the machine.
-pub fn tasks_from_dir(dir: &Path, options: &TaskOptions) -> anyhow::Result<Vec<Task>> {
+pub fn files_from_dir(dir: &Path, options: &TaskOptions) -> anyhow::Result<Vec<(String, String)>> {
     let walk = ignore::WalkBuilder::new(dir).require_git(false).git_global(false).git_exclude(false).build();
     let mut files = Vec::new();
     for entry in walk {
@@ -39,5 +45,5 @@ pub fn tasks_from_dir(dir: &Path, options: &TaskOptions) -> anyhow::Result<Vec<T
             files.push((path, text));
         }
     }
-    Ok(tasks_from_files(&files, options))
+    Ok(files)
 }

@@ -16,7 +16,7 @@ use crate::tasks::{tasks_from_files, TaskOptions};
 ///
 /// The same seed and the same commit give the same tasks.
 pub fn tasks_from_repo(repo: &Path, options: &TaskOptions) -> anyhow::Result<Vec<Task>> {
-    Ok(tasks_from_files(&files_at_head(repo, options)?, options))
+    Ok(tasks_from_files(&files_from_repo(repo, options)?, options))
 }
 
 /// A file in `HEAD`'s tree.
@@ -25,8 +25,9 @@ struct TreeEntry {
     path: String,
 }
 
-/// The candidate files at `HEAD` with their text; files the rules skip are left out.
-fn files_at_head(repo: &Path, options: &TaskOptions) -> anyhow::Result<Vec<(String, String)>> {
+/// The candidate files at `HEAD` in `repo` with their text, paths relative to the repository
+/// root; files the skip rules rule out are left out.
+pub fn files_from_repo(repo: &Path, options: &TaskOptions) -> anyhow::Result<Vec<(String, String)>> {
     let listing =
         git(repo, &["ls-tree", "-r", "-z", "-l", "--full-tree", "HEAD"], None).with_context(|| {
             format!("listing the files at HEAD in {} — is it a git repository with a commit?", repo.display())

@@ -38,6 +38,11 @@
 //! so each is about a third of the set. Every choice comes from a SplitMix64 generator seeded with
 //! the seed: the same seed and files give the same tasks on every platform.
 //!
+//! A caller can keep only some tasks ([`tasks_from_files_where`], with the files from
+//! [`files_from_dir`] or [`files_from_repo`]): `wisp eval --require cross-file` keeps tasks whose
+//! expected text needs a definition from another file, as CrossCodeEval does. Candidates are cut
+//! in the same order and the first that pass are kept, so the filtered set is as deterministic.
+//!
 //! # Scores
 //!
 //! See [`score()`]: exact match and first-line exact after trimming trailing whitespace of every
@@ -57,13 +62,13 @@ pub mod skip;
 mod task;
 mod tasks;
 
-pub use dir::tasks_from_dir;
+pub use dir::{files_from_dir, tasks_from_dir};
 pub use evaluate::{evaluate, ModeReport, Outcome};
-pub use git::tasks_from_repo;
+pub use git::{files_from_repo, tasks_from_repo};
 pub use report::print_report;
 pub use score::{score, Score};
 pub use task::{MaskKind, Task};
 pub use tasks::{
-    tasks_from_files, TaskOptions, DEFAULT_EXTENSIONS, DEFAULT_MAX_FILE_BYTES, DEFAULT_N_TASKS,
-    TASKS_PER_FILE_DIVISOR,
+    tasks_from_files, tasks_from_files_where, Selection, TaskOptions, CANDIDATES_PER_TURN,
+    DEFAULT_EXTENSIONS, DEFAULT_MAX_FILE_BYTES, DEFAULT_N_TASKS, TASKS_PER_FILE_DIVISOR,
 };

@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use wisp_eval::{tasks_from_dir, tasks_from_files, tasks_from_repo, MaskKind, Task, TaskOptions};
+use wisp_eval::{
+    tasks_from_dir, tasks_from_files, tasks_from_files_where, tasks_from_repo, MaskKind, Task, TaskOptions,
+    CANDIDATES_PER_TURN,
+};
 
 /// Files from a fixture whose files start with `//- /path` header lines.
 fn fixture(text: &str) -> Vec<(String, String)> {
@@ -142,6 +145,35 @@ fn the_per_file_cap_can_leave_the_set_short() {
     let files = vec![("src/only.rs".to_owned(), rust_source("only", 20))];
     assert_eq!(tasks_from_files(&files, &options(0, 40)).len(), 2, "one file gives at most 40 / 20");
     assert_eq!(tasks_from_files(&files, &options(0, 10)).len(), 1, "and at least one");
+}
+
+#[test]
+fn a_filter_that_keeps_everything_changes_nothing() {
+    let files = corpus();
+    let selection = tasks_from_files_where(&files, &options(1, 40), &mut |_| true);
+    assert_eq!(selection.tasks, tasks_from_files(&files, &options(1, 40)));
+    assert_eq!(selection.n_candidates, 40);
+}
+
+#[test]
+fn a_filter_keeps_the_first_candidates_that_pass_and_counts_every_one() {
+    let files = corpus();
+    // Only the 12 Rust files qualify: each Python file is offered its share of tries, then left.
+    let wanted = |task: &Task| task.path.ends_with(".rs");
+    let mut offered: Vec<String> = Vec::new();
+    let selection = tasks_from_files_where(&files, &options(1, 20), &mut |task| {
+        offered.push(task.id.clone());
+        wanted(task)
+    });
+    assert!(selection.tasks.iter().all(wanted));
+    assert_eq!(selection.tasks.len(), 12, "one per file (20 / 20), so the Rust files run out first");
+    assert_eq!(selection.n_candidates, offered.len());
+    assert_eq!(selection.n_candidates, 12 + 12 * CANDIDATES_PER_TURN, "rejected candidates count too");
+    let mut unique = offered.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), offered.len(), "no candidate is offered twice");
+    assert_eq!(selection, tasks_from_files_where(&files, &options(1, 20), &mut |task| wanted(task)));
 }
 
 fn skip_fixture() -> String {

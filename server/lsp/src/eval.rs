@@ -5,15 +5,24 @@
 //! generate, guard — once per context mode, so the modes are compared on the same tasks in one
 //! run. The index is built once; the task's own file is re-indexed without its masked span while
 //! the task runs, so the answer never leaks into the context.
+//!
+//! `--require cross-file` keeps only tasks whose expected text uses a name that another file of
+//! the folder defines and the task's own file does not ([`wisp_context::cross_file_names`]), as
+//! CrossCodeEval builds its benchmark: the tasks repository context exists for. For every task
+//! with such names, the report says whether `full` mode's retrieval collected a definition of one
+//! and whether it made it into the prompt, and the exact match of each mode with and without it —
+//! so a miss can be told apart as retrieval's or the model's.
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use wisp_context::{ContextMode, Workspace};
+use wisp_context::{ContextMode, Snippet, Workspace};
 use wisp_engine::CancelFlag;
-use wisp_eval::{Outcome, Task, TaskOptions};
-use wisp_syntax::index::index_workspace;
+use wisp_eval::{Outcome, Selection, Task, TaskOptions};
+use wisp_syntax::index::{index_workspace, WorkspaceIndex};
+use wisp_syntax::tags::FileTags;
 use wisp_syntax::{Document, LanguageRegistry};
 
 use crate::completion;
@@ -27,6 +36,8 @@ pub struct EvalOptions {
     /// ... or a plain folder (e.g. a crate's sources under the cargo registry).
     pub dir: Option<PathBuf>,
     pub tasks: TaskOptions,
+    /// Keep only the tasks that meet this (all tasks when `None`).
+    pub require: Option<Requirement>,
     pub modes: Vec<ContextMode>,
     pub model: ModelConfig,
     pub completion: CompletionConfig,
@@ -34,6 +45,143 @@ pub struct EvalOptions {
     pub perplexity_files: usize,
     /// Print each task's expected text and completion per mode (to stderr).
     pub show: bool,
+}
+
+/// What a task must need to be kept (`wisp eval --require`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// Its expected text uses a name defined in another file and not in its own.
+    CrossFile,
+}
+
+impl std::str::FromStr for Requirement {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Requirement, String> {
+        match text {
+            "cross-file" => Ok(Requirement::CrossFile),
+            other => Err(format!("unknown requirement \"{other}\": use cross-file")),
+        }
+    }
+}
+
+/// The names each task's expected text needs from other files of the workspace
+/// ([`wisp_context::cross_file_names`]), by task id; tasks that need none are left out.
+type NeededNames = HashMap<String, Vec<String>>;
+
+/// Cuts the task set from `files`, keeping only the tasks that meet `require`, and finds the
+/// names each kept task needs from other files of `index` (which holds the files unmasked).
+fn select_tasks(
+    files: &[(String, String)],
+    options: &TaskOptions,
+    require: Option<Requirement>,
+    index: &WorkspaceIndex,
+    registry: &LanguageRegistry,
+) -> (Selection, NeededNames) {
+    let mut tags_by_path: HashMap<String, Option<FileTags>> = HashMap::new();
+    let mut names_of = |task: &Task| -> Vec<String> {
+        let tags = tags_by_path.entry(task.path.clone()).or_insert_with(|| {
+            let language = registry.by_path(Path::new(&task.path))?;
+            Some(wisp_syntax::tags::extract_from_source(&language, &task.text))
+        });
+        let Some(tags) = tags else { return Vec::new() };
+        let span = task.offset..task.offset + task.expected.len();
+        wisp_context::cross_file_names(&task.path, tags, span, index)
+    };
+    let mut needed = NeededNames::new();
+    let mut keep = |task: &Task| {
+        let names = names_of(task);
+        let kept = match require {
+            None => true,
+            Some(Requirement::CrossFile) => !names.is_empty(),
+        };
+        if kept && !names.is_empty() {
+            needed.insert(task.id.clone(), names);
+        }
+        kept
+    };
+    let selection = wisp_eval::tasks_from_files_where(files, options, &mut keep);
+    (selection, needed)
+}
+
+/// Whether `snippets` show a definition of one of `names` from another file than `path`.
+fn shows_any(snippets: &[Snippet], names: &[String], path: &str, index: &WorkspaceIndex) -> bool {
+    snippets
+        .iter()
+        .any(|snippet| names.iter().any(|name| wisp_context::shows_definition(snippet, name, path, index)))
+}
+
+/// What `full` mode's retrieval did for one task that needs names from other files, and which
+/// modes matched it exactly.
+#[derive(Debug, Default)]
+struct RetrievalRecord {
+    /// A definition of a needed name was among the collected snippets ...
+    collected: bool,
+    /// ... and among those that fit the prompt.
+    in_prompt: bool,
+    /// Modes whose completion was an exact match.
+    exact_modes: Vec<String>,
+    /// Modes whose completion used one of the needed names (as a whole word), right or wrong
+    /// otherwise: whether the model picked up the other file's API at all.
+    naming_modes: Vec<String>,
+}
+
+/// Whether `name` occurs in `text` as a whole word.
+fn uses_word(text: &str, name: &str) -> bool {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(name).any(|(at, _)| {
+        !text[..at].chars().next_back().is_some_and(is_word)
+            && !text[at + name.len()..].chars().next().is_some_and(is_word)
+    })
+}
+
+/// Prints the retrieval hit rate of `full` mode over the tasks that need names from other files,
+/// each mode's exact match split by whether the prompt held a needed definition, and how often
+/// each mode's completion used a needed name at all.
+fn print_retrieval(
+    records: &HashMap<String, RetrievalRecord>,
+    n_tasks: usize,
+    modes: &[&str],
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let n_needing = records.len();
+    if n_needing == 0 || !modes.contains(&"full") {
+        return Ok(());
+    }
+    let n_collected = records.values().filter(|record| record.collected).count();
+    let n_in_prompt = records.values().filter(|record| record.in_prompt).count();
+    let percent = |n: usize, of: usize| if of == 0 { 0.0 } else { 100.0 * n as f64 / of as f64 };
+    writeln!(out)?;
+    writeln!(
+        out,
+        "retrieval in full mode: {n_needing} of {n_tasks} tasks use names from other files; a definition of one was collected for {n_collected} ({:.1}%) and put in the prompt for {n_in_prompt} ({:.1}%)",
+        percent(n_collected, n_needing),
+        percent(n_in_prompt, n_needing),
+    )?;
+    let groups = [("definition in the prompt", true), ("no definition in the prompt", false)];
+    let label_width = groups.iter().map(|(label, _)| label.len() + 8).max().unwrap_or_default();
+    write!(out, "{:label_width$}", "EM on them")?;
+    for mode in modes {
+        write!(out, "{mode:>11}")?;
+    }
+    writeln!(out)?;
+    for (label, in_prompt) in groups {
+        let group: Vec<&RetrievalRecord> =
+            records.values().filter(|record| record.in_prompt == in_prompt).collect();
+        write!(out, "{:label_width$}", format!("{label} ({})", group.len()))?;
+        for mode in modes {
+            let n_exact = group.iter().filter(|record| record.exact_modes.iter().any(|m| m == mode)).count();
+            write!(out, "{:>11}", format!("{:.1}%", percent(n_exact, group.len())))?;
+        }
+        writeln!(out)?;
+    }
+    write!(out, "{:label_width$}", format!("uses a needed name ({n_needing})"))?;
+    for mode in modes {
+        let n_naming =
+            records.values().filter(|record| record.naming_modes.iter().any(|m| m == mode)).count();
+        write!(out, "{:>11}", format!("{:.1}%", percent(n_naming, n_needing)))?;
+    }
+    writeln!(out)?;
+    Ok(())
 }
 
 /// Perplexity of the model on source files of the folder, chosen by the seed: the files a
@@ -83,26 +231,42 @@ fn mode_name(mode: ContextMode) -> &'static str {
 
 /// Cuts the tasks, indexes the folder, runs every task in every mode and prints the report.
 pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wisp_eval::ModeReport>> {
-    let (root, tasks) = match (&options.repo, &options.dir) {
-        (_, Some(dir)) => (dir.clone(), wisp_eval::tasks_from_dir(dir, &options.tasks)?),
-        (Some(repo), None) => (repo.clone(), wisp_eval::tasks_from_repo(repo, &options.tasks)?),
+    let (root, files) = match (&options.repo, &options.dir) {
+        (_, Some(dir)) => (dir.clone(), wisp_eval::files_from_dir(dir, &options.tasks)?),
+        (Some(repo), None) => (repo.clone(), wisp_eval::files_from_repo(repo, &options.tasks)?),
         (None, None) => {
             anyhow::bail!("give --repo DIR (a git repository) or --dir DIR (a folder of sources)")
         }
     };
+    let registry = LanguageRegistry::builtin();
+    let (mut index, report) = index_workspace(&root, &registry, &mut |_, _| {}, &|| false);
+    let (selection, needed) = select_tasks(&files, &options.tasks, options.require, &index, &registry);
+    let tasks = selection.tasks;
     if tasks.is_empty() {
+        let requirement = match options.require {
+            None => "",
+            Some(Requirement::CrossFile) => {
+                " whose masked text uses a name defined in another file (drop --require cross-file to take every task)"
+            }
+        };
         anyhow::bail!(
-            "no tasks could be cut from {}: it has no source files with the extensions {:?} outside tests and vendored code",
+            "no tasks{requirement} could be cut from {}: it has no source files with the extensions {:?} outside tests and vendored code",
             root.display(),
             options.tasks.extensions
         );
     }
-    let registry = LanguageRegistry::builtin();
-    let (mut index, report) = index_workspace(&root, &registry, &mut |_, _| {}, &|| false);
+    let kept = match options.require {
+        None => String::new(),
+        Some(Requirement::CrossFile) => format!(
+            " that use names from other files (kept {} of {} candidates)",
+            tasks.len(),
+            selection.n_candidates
+        ),
+    };
     let stats = index.stats();
     writeln!(
         out,
-        "{} tasks from {} (seed {}); index: {} files, {} lines, {} definitions, {:.1} MiB, {:.2} s ({:.0} lines/s)",
+        "{} tasks{kept} from {} (seed {}); index: {} files, {} lines, {} definitions, {:.1} MiB, {:.2} s ({:.0} lines/s)",
         tasks.len(),
         root.display(),
         options.tasks.seed,
@@ -121,6 +285,7 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
     let mut current: Option<(String, String, String)> = None;
     // Context gathering (tags + retrieval) per run in `full` mode, the mode that does it all.
     let mut context_ms: Vec<f64> = Vec::new();
+    let mut records: HashMap<String, RetrievalRecord> = HashMap::new();
     let mut run = |task: &Task, mode: &str| -> anyhow::Result<Outcome> {
         let mode: ContextMode = mode.parse().map_err(anyhow::Error::msg)?;
         let language = registry.by_path(std::path::Path::new(&task.path));
@@ -146,6 +311,9 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
         if mode == ContextMode::Full {
             context_ms.push(started.elapsed().as_secs_f64() * 1e3);
         }
+        let collected = needed
+            .get(&task.id)
+            .is_some_and(|names| shows_any(&gathered.snippets, names, &task.path, &index));
         let suggestion = completion::suggest(
             engine.as_ref(),
             &gathered,
@@ -156,9 +324,32 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
         )?;
         let context_tokens =
             suggestion.snippets.iter().map(|snippet| engine.count_tokens(&snippet.text)).sum();
+        let names = needed.get(&task.id);
+        if let Some(names) = names {
+            let record = records.entry(task.id.clone()).or_default();
+            if wisp_eval::score(&task.expected, &suggestion.text).exact_match {
+                record.exact_modes.push(mode_name(mode).to_owned());
+            }
+            if names.iter().any(|name| uses_word(&suggestion.text, name)) {
+                record.naming_modes.push(mode_name(mode).to_owned());
+            }
+            if mode == ContextMode::Full {
+                record.collected = collected;
+                record.in_prompt = shows_any(&suggestion.snippets, names, &task.path, &index);
+            }
+        }
         if options.show {
+            let needs = match (names, mode) {
+                (Some(names), ContextMode::Full) => format!(
+                    "\n  needs    {} (collected: {}, in the prompt: {})",
+                    names.join(", "),
+                    collected,
+                    records.get(&task.id).is_some_and(|record| record.in_prompt)
+                ),
+                _ => String::new(),
+            };
             eprintln!(
-                "{} [{}]\n  expected {:?}\n  got      {:?}",
+                "{} [{}]\n  expected {:?}\n  got      {:?}{needs}",
                 task.id,
                 mode_name(mode),
                 task.expected,
@@ -177,6 +368,7 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
     let reports = wisp_eval::evaluate(&tasks, &modes, &mut run, &mut progress);
     writeln!(out)?;
     wisp_eval::print_report(&reports, out)?;
+    print_retrieval(&records, tasks.len(), &modes, out)?;
     context_ms.sort_by(f64::total_cmp);
     let percentile = |p: f64| {
         let rank = ((p / 100.0) * context_ms.len() as f64).ceil() as usize;
@@ -193,4 +385,101 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
         perplexity(engine.as_ref(), &root, &registry, options.perplexity_files, options.tasks.seed, out)?;
     }
     Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GEOMETRY: &str = "pub struct Point {\n    pub x: f64,\n}\n\npub fn distance(a: &Point, b: &Point) -> f64 {\n    (a.x - b.x).abs()\n}\n";
+
+    /// Ten header lines (never masked), then code that uses `distance` and `Point` from
+    /// geometry.rs and `double` from this file.
+    fn main_rs() -> String {
+        "// Licensed under the Apache License, Version 2.0.\n".repeat(10)
+            + "use crate::geometry::{distance, Point};\n\n\
+               pub fn run(origin: &Point) -> f64 {\n    \
+                   let near = distance(origin, origin);\n    \
+                   let twice = double(near);\n    \
+                   twice + near\n\
+               }\n\n\
+               fn double(value: f64) -> f64 {\n    \
+                   value * 2.0\n\
+               }\n"
+    }
+
+    fn fixture() -> (Vec<(String, String)>, WorkspaceIndex, LanguageRegistry) {
+        let files =
+            vec![("src/geometry.rs".to_owned(), GEOMETRY.to_owned()), ("src/main.rs".to_owned(), main_rs())];
+        let registry = LanguageRegistry::builtin();
+        let mut index = WorkspaceIndex::new();
+        for (path, text) in &files {
+            index.update(path, &registry.by_path(Path::new(path)).unwrap(), text);
+        }
+        (files, index, registry)
+    }
+
+    /// Every line of both files is masked in some task when the set asks for many.
+    fn options() -> TaskOptions {
+        TaskOptions { seed: 4, n_tasks: 1000, ..TaskOptions::default() }
+    }
+
+    /// Code in main.rs that uses what geometry.rs defines; the `use` line imports names but does
+    /// not use them.
+    fn uses_geometry(task: &Task) -> bool {
+        task.path == "src/main.rs"
+            && !task.expected.starts_with("use ")
+            && (task.expected.contains("distance") || task.expected.contains("Point"))
+    }
+
+    #[test]
+    fn names_are_found_as_whole_words() {
+        assert!(uses_word("let d = distance(a, b);", "distance"));
+        assert!(uses_word("distance", "distance"));
+        assert!(!uses_word("let d = distances(a);", "distance"));
+        assert!(!uses_word("let d = my_distance(a);", "distance"));
+    }
+
+    #[test]
+    fn tasks_using_another_files_names_are_told_apart() {
+        let (files, index, registry) = fixture();
+        let (selection, needed) = select_tasks(&files, &options(), None, &index, &registry);
+        assert!(selection.tasks.iter().any(uses_geometry));
+        assert!(selection
+            .tasks
+            .iter()
+            .any(|task| task.expected.contains("double(near)") && !uses_geometry(task)));
+        for task in &selection.tasks {
+            assert_eq!(
+                needed.contains_key(&task.id),
+                uses_geometry(task),
+                "{task:?} needs {:?}",
+                needed.get(&task.id)
+            );
+        }
+        let calls_distance: Vec<&Task> = selection
+            .tasks
+            .iter()
+            .filter(|task| task.expected.contains("distance(") && !task.expected.contains("Point"))
+            .collect();
+        assert!(!calls_distance.is_empty());
+        for task in calls_distance {
+            assert_eq!(needed[&task.id], ["distance"], "{task:?}");
+        }
+    }
+
+    #[test]
+    fn require_cross_file_keeps_only_those_tasks_and_counts_the_candidates() {
+        let (files, index, registry) = fixture();
+        let (all, _) = select_tasks(&files, &options(), None, &index, &registry);
+        let (selection, needed) =
+            select_tasks(&files, &options(), Some(Requirement::CrossFile), &index, &registry);
+        let n_qualifying = all.tasks.iter().filter(|task| uses_geometry(task)).count();
+        assert!(n_qualifying > 0);
+        assert_eq!(selection.tasks.len(), n_qualifying);
+        assert!(selection.tasks.iter().all(|task| uses_geometry(task) && needed.contains_key(&task.id)));
+        assert!(selection.n_candidates > selection.tasks.len(), "rejected candidates are counted too");
+        let again = select_tasks(&files, &options(), Some(Requirement::CrossFile), &index, &registry);
+        assert_eq!(again.0, selection, "the same seed keeps the same tasks");
+    }
 }

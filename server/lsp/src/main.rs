@@ -87,6 +87,10 @@ enum Command {
         tasks: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Keep only tasks that need something: "cross-file" keeps tasks whose masked text uses a
+        /// name defined in another file of the folder and not in its own (as CrossCodeEval does).
+        #[arg(long)]
+        require: Option<eval::Requirement>,
         /// Context modes to compare, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "none,file,full")]
         context: Vec<wisp_context::ContextMode>,
@@ -253,6 +257,7 @@ fn main() -> ExitCode {
             dir,
             tasks,
             seed,
+            require,
             context,
             extensions,
             model,
@@ -281,6 +286,7 @@ fn main() -> ExitCode {
                 repo: Some(repo),
                 dir,
                 tasks: task_options,
+                require,
                 modes: context,
                 model,
                 completion,

@@ -199,6 +199,32 @@ mod tests {
 }
 
 #[test]
+fn rust_associated_types_are_not_definitions() {
+    // `type Ok = ();` in an impl is reachable only as `Self::Ok`: indexed by name, it would be
+    // taken for the prelude's `Ok(..)`.
+    check_file(
+        "rust",
+        r#"
+impl Serializer for Writer {
+    type Ok = ();
+}
+type Result<T> = std::result::Result<T, Error>;
+mod inner {
+    pub type Id = u64;
+}
+"#,
+        expect![[r#"
+            type Result L4 (no body): type Result<T> = std::result::Result<T, Error>;
+            module inner L5-7: mod inner
+            type Id L6 (no body): pub type Id = u64;
+            scope L1-3: impl Serializer for Writer
+            scope L5-7: mod inner
+            references: Serializer Writer Ok Result Error
+        "#]],
+    );
+}
+
+#[test]
 fn tags_of_a_python_file() {
     check_file(
         "python",
