@@ -268,9 +268,24 @@ pub fn suggest(
     } else {
         text
     };
+    let text = without_token_space(text, line_before_cursor);
     let text = wisp_guard::run(text, &surroundings);
     let text = if text.trim().is_empty() { String::new() } else { text };
     Ok(Suggestion { text, prompt: request.prompt, generation, window_start, snippets: built.snippets })
+}
+
+/// A suggestion without the one space a model writes too many after indentation: the cursor
+/// sits after a line's indentation, and the model's tokens carry their leading space (" let"),
+/// so it writes " let" there. Measured on SmolLM2: 13 of 20 whole-line suggestions of the eval
+/// started with that space. Two or more spaces (the indentation continued) are left alone.
+pub fn without_token_space<'t>(text: &'t str, line_before_cursor: &str) -> &'t str {
+    if line_before_cursor.is_empty() || !line_before_cursor.trim().is_empty() {
+        return text;
+    }
+    match text.strip_prefix(' ') {
+        Some(rest) if rest.starts_with(|c: char| !c.is_whitespace()) => rest,
+        _ => text,
+    }
 }
 
 /// `text` from its first line that is not blank (or empty when all are).
@@ -369,6 +384,17 @@ mod tests {
         assert_eq!(gather_at("fn main() {\n    $0\n}").stop, StopRule::Block { max_lines: 8, indent: 4 });
         assert_eq!(gather_at("fn main() {$0\n}").stop, StopRule::Block { max_lines: 8, indent: 1 });
         assert_eq!(gather_at("let x = 1;$0\n").stop, StopRule::Line);
+    }
+
+    #[test]
+    fn issue_4_one_space_too_many_after_indentation_is_dropped() {
+        assert_eq!(without_token_space(" let x = 1;", "    "), "let x = 1;");
+        assert_eq!(without_token_space(" let x = 1;\n    y();", "\t"), "let x = 1;\n    y();");
+        // Continuing the indentation, after code, or at column 0: untouched.
+        assert_eq!(without_token_space("  let x = 1;", "  "), "  let x = 1;");
+        assert_eq!(without_token_space(" + 1", "    let x ="), " + 1");
+        assert_eq!(without_token_space(" let", ""), " let");
+        assert_eq!(without_token_space(" \n", "    "), " \n");
     }
 
     #[test]
