@@ -84,6 +84,9 @@ pub enum PromptFormat {
     /// StarCoder2's `<file_sep>`): each snippet file is `<file_sep>path\ncode`, then
     /// `<file_sep>path\n` of this file before the FIM prefix.
     FimRepo,
+    /// Codestral's suffix-first FIM, `[SUFFIX]suffix[PREFIX]code` with no middle token; each
+    /// snippet file and this file start with a `+++++ path` line in the code part.
+    FimSuffixFirst,
 }
 
 /// A prompt and how it was cut from the document.
@@ -112,16 +115,21 @@ pub fn build(
     counter: &dyn TokenCounter,
 ) -> BuiltPrompt {
     let repo = format == PromptFormat::FimRepo;
-    let header = if repo { format!("{}\n", input.path) } else { path_header(input.path, input.line_comment) };
+    let style = if format == PromptFormat::FimSuffixFirst { HeaderStyle::Plus } else { HeaderStyle::Comment };
+    let header = if repo { format!("{}\n", input.path) } else { style.header(input.path, input.line_comment) };
     // The file separator before this file's path counts as one token.
     let n_header = counter.count_tokens(&header) + usize::from(repo);
-    let n_special = if format == PromptFormat::Plain { 0 } else { 3 };
+    let n_special = match format {
+        PromptFormat::Plain => 0,
+        PromptFormat::FimSuffixFirst => 2,
+        PromptFormat::Fim | PromptFormat::FimRepo => 3,
+    };
     let available = budget_tokens.saturating_sub(n_header + n_special);
     let snippet_budget = if input.snippets.is_empty() { 0 } else { available * SNIPPET_BUDGET_PERCENT / 100 };
     let code_budget = available - snippet_budget;
     let (suffix_len, n_suffix) = match format {
         PromptFormat::Plain => (0, 0),
-        PromptFormat::Fim | PromptFormat::FimRepo => {
+        PromptFormat::Fim | PromptFormat::FimRepo | PromptFormat::FimSuffixFirst => {
             head_within(input.suffix, code_budget * FIM_SUFFIX_BUDGET_PERCENT / 100, counter)
         }
     };
@@ -129,15 +137,22 @@ pub fn build(
         |start: usize| input.prefix_start + start..input.prefix_start + input.prefix.len() + suffix_len;
     let (mut start, mut n_prefix) = prefix_window(input, code_budget - n_suffix, counter);
     let mut context =
-        context_text(input, &header, &window_of(start), snippet_budget + n_header, counter, repo);
+        context_text(input, &header, &window_of(start), snippet_budget + n_header, counter, repo, style);
     // What the snippets left unused goes to the window (it moves only when the snippets change,
     // which re-evaluates the prompt anyway). Snippets of this file that the wider window now
     // shows are chosen again; the wider layout is kept only if it still fits.
     let unused = (snippet_budget + n_header).saturating_sub(context.n_tokens);
     if unused > 0 && !input.snippets.is_empty() {
         let (wide_start, wide_n_prefix) = prefix_window(input, code_budget + unused - n_suffix, counter);
-        let wide_context =
-            context_text(input, &header, &window_of(wide_start), snippet_budget + n_header, counter, repo);
+        let wide_context = context_text(
+            input,
+            &header,
+            &window_of(wide_start),
+            snippet_budget + n_header,
+            counter,
+            repo,
+            style,
+        );
         if n_special + wide_context.n_tokens + wide_n_prefix + n_suffix
             <= budget_tokens.max(n_special + n_header)
         {
@@ -156,6 +171,12 @@ pub fn build(
             PromptPart::Special(SpecialToken::FimSuffix),
             PromptPart::Text(input.suffix[..suffix_len].to_owned()),
             PromptPart::Special(SpecialToken::FimMiddle),
+        ]),
+        PromptFormat::FimSuffixFirst => parts.extend([
+            PromptPart::Special(SpecialToken::FimSuffix),
+            PromptPart::Text(input.suffix[..suffix_len].to_owned()),
+            PromptPart::Special(SpecialToken::FimPrefix),
+            PromptPart::Text(code),
         ]),
     }
     BuiltPrompt {
@@ -190,6 +211,7 @@ fn context_text(
     budget: usize,
     counter: &dyn TokenCounter,
     repo: bool,
+    style: HeaderStyle,
 ) -> Context {
     let visible = |snippet: &Snippet| {
         snippet.range.as_ref().is_some_and(|range| range.start < window.end && window.start < range.end)
@@ -199,7 +221,7 @@ fn context_text(
         if repo {
             render_repo_context(input, header, ordered, counter)
         } else {
-            let text = render_context(input, header, ordered);
+            let text = render_context(input, header, ordered, style);
             let n_tokens = counter.count_tokens(&text);
             Context {
                 before: Vec::new(),
@@ -253,7 +275,7 @@ fn context_order<'s>(input: &CompletionInput<'_>, chosen: &[&'s Snippet]) -> Vec
 /// Each other file's snippets under its path header, this file's definitions from outside the
 /// window under a header of their own, then this file's header for the window followed by the
 /// headers of the enclosing scopes.
-fn render_context(input: &CompletionInput<'_>, header: &str, ordered: &[&Snippet]) -> String {
+fn render_context(input: &CompletionInput<'_>, header: &str, ordered: &[&Snippet], style: HeaderStyle) -> String {
     let mut text = String::new();
     let mut current_path: Option<&str> = None;
     let mut scopes = String::new();
@@ -267,7 +289,7 @@ fn render_context(input: &CompletionInput<'_>, header: &str, ordered: &[&Snippet
             if current_path.is_some() {
                 text.push('\n');
             }
-            text.push_str(&path_header(&snippet.path, input.line_comment));
+            text.push_str(&style.header(&snippet.path, input.line_comment));
             current_path = Some(&snippet.path);
         }
         text.push_str(&snippet.text);
@@ -331,6 +353,24 @@ fn render_repo_context(
 
 fn path_header(path: &str, line_comment: Option<&str>) -> String {
     format!("{} {path}\n", line_comment.unwrap_or("#"))
+}
+
+/// How a file's path is written above its code in the prompt's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeaderStyle {
+    /// A comment of the file's language (`// src/lib.rs`): reads as code to any model.
+    Comment,
+    /// `+++++ src/lib.rs`, the file marker Codestral was trained with.
+    Plus,
+}
+
+impl HeaderStyle {
+    fn header(self, path: &str, line_comment: Option<&str>) -> String {
+        match self {
+            HeaderStyle::Comment => path_header(path, line_comment),
+            HeaderStyle::Plus => format!("+++++ {path}\n"),
+        }
+    }
 }
 
 /// Where the prefix window starts and its token count: at the anchor when it still works, else
@@ -639,7 +679,7 @@ mod tests {
                     prefix_start: 0,
                     snippets: &[],
                 };
-                for format in [PromptFormat::Plain, PromptFormat::Fim, PromptFormat::FimRepo] {
+                for format in [PromptFormat::Plain, PromptFormat::Fim, PromptFormat::FimRepo, PromptFormat::FimSuffixFirst] {
                     let built = build(&input, format, budget, &words);
                     let header_and_specials = 3 + if format == PromptFormat::Plain { 0 } else { 4 };
                     assert!(

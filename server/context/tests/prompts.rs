@@ -746,3 +746,45 @@ export function initials(user: User): string {
         "#]],
     );
 }
+
+#[test]
+fn issue_4_codestral_puts_the_suffix_first_and_marks_files_with_plus_lines() {
+    let built = prompt(RUST_LAYOUT, ContextMode::Full, PromptFormat::FimSuffixFirst, 120);
+    assert!(matches!(built.prompt.parts.first(), Some(PromptPart::Special(_))));
+    expect![[r#"
+        <FimSuffix>
+            }
+        }
+        <FimPrefix>+++++ src/geometry.rs
+        pub fn area(rectangle: &Rectangle) -> f64
+        pub struct Rectangle {
+            pub width: f64,
+            pub height: f64,
+        }
+
+        +++++ src/main.rs
+        impl Layout {
+            fn new(gap: f64) -> Layout {
+                Layout { panels: Vec::new(), gap }
+            }
+
+            fn push(&mut self, width: f64, height: f64) {
+                self.panels.push(Rectangle { width, height });
+            }
+
+            fn padded_area(&self) -> f64 {
+                let mut total = 0.0;
+                for panel in &self.panels {
+                    let padded = Rectangle {
+                        width: panel.width + self.gap,
+                        height: panel.height + self.gap,
+                    };
+                    total += area(&padded);
+                }
+                $0
+        ---
+        src/geometry.rs · definition of `area`
+        src/geometry.rs · definition of `Rectangle`
+        src/main.rs · enclosing scope
+    "#]].assert_eq(&render(&built));
+}

@@ -16,10 +16,12 @@ pub struct FimTemplate {
     pub middle: &'static str,
     /// Separates files in a repository-level prompt (`<file_sep>path\ncode`).
     pub file_separator: Option<&'static str>,
+    /// The suffix comes first (`[SUFFIX]suffix[PREFIX]prefix`, no middle token), and other files
+    /// go before the code under `+++++ path` lines (Codestral).
+    pub suffix_first: bool,
 }
 
-/// The families Wisp knows, tried in this order. Codestral's suffix-first template
-/// (`[SUFFIX]…[PREFIX]…`) needs another prompt order and is not here yet.
+/// The families Wisp knows, tried in this order.
 pub const FIM_TEMPLATES: &[FimTemplate] = &[
     FimTemplate {
         family: "qwen2.5-coder / codegemma / granite",
@@ -27,6 +29,7 @@ pub const FIM_TEMPLATES: &[FimTemplate] = &[
         suffix: "<|fim_suffix|>",
         middle: "<|fim_middle|>",
         file_separator: Some("<|file_sep|>"),
+        suffix_first: false,
     },
     FimTemplate {
         family: "starcoder / starcoder2",
@@ -34,6 +37,7 @@ pub const FIM_TEMPLATES: &[FimTemplate] = &[
         suffix: "<fim_suffix>",
         middle: "<fim_middle>",
         file_separator: Some("<file_sep>"),
+        suffix_first: false,
     },
     FimTemplate {
         family: "deepseek-coder",
@@ -41,6 +45,7 @@ pub const FIM_TEMPLATES: &[FimTemplate] = &[
         suffix: "<\u{FF5C}fim\u{2581}hole\u{FF5C}>",
         middle: "<\u{FF5C}fim\u{2581}end\u{FF5C}>",
         file_separator: None,
+        suffix_first: false,
     },
     FimTemplate {
         family: "codellama",
@@ -48,6 +53,15 @@ pub const FIM_TEMPLATES: &[FimTemplate] = &[
         suffix: "<SUF>",
         middle: "<MID>",
         file_separator: None,
+        suffix_first: false,
+    },
+    FimTemplate {
+        family: "codestral",
+        prefix: "[PREFIX]",
+        suffix: "[SUFFIX]",
+        middle: "[MIDDLE]",
+        file_separator: None,
+        suffix_first: true,
     },
 ];
 
@@ -57,6 +71,8 @@ pub struct FimSupport {
     pub tokens: FimTokens,
     /// The repository-level file separator, when the model has one.
     pub file_separator: Option<u32>,
+    /// Suffix-first order with `+++++ path` file headers (see [`FimTemplate::suffix_first`]).
+    pub suffix_first: bool,
 }
 
 /// The model's vocabulary, as far as choosing FIM tokens needs it.
@@ -86,13 +102,12 @@ pub fn resolve(
         template.file_separator.and_then(|text| single_control_token(vocabulary, text))
     };
     if let Some(tokens) = metadata {
-        let file_separator = metadata_file_separator.or_else(|| {
-            FIM_TEMPLATES
-                .iter()
-                .find(|template| single_control_token(vocabulary, template.prefix) == Some(tokens.prefix))
-                .and_then(separator_of)
-        });
-        return Some(FimSupport { tokens, file_separator });
+        let family = FIM_TEMPLATES
+            .iter()
+            .find(|template| single_control_token(vocabulary, template.prefix) == Some(tokens.prefix));
+        let file_separator = metadata_file_separator.or_else(|| family.and_then(separator_of));
+        let suffix_first = family.is_some_and(|template| template.suffix_first);
+        return Some(FimSupport { tokens, file_separator, suffix_first });
     }
     FIM_TEMPLATES.iter().find_map(|template| {
         let tokens = FimTokens {
@@ -100,7 +115,7 @@ pub fn resolve(
             suffix: single_control_token(vocabulary, template.suffix)?,
             middle: single_control_token(vocabulary, template.middle)?,
         };
-        Some(FimSupport { tokens, file_separator: separator_of(template) })
+        Some(FimSupport { tokens, file_separator: separator_of(template), suffix_first: template.suffix_first })
     })
 }
 
@@ -134,7 +149,7 @@ mod tests {
         ]);
         let metadata = FimTokens { prefix: 1, suffix: 2, middle: 3 };
         let support = resolve(Some(metadata), None, &vocabulary).unwrap();
-        assert_eq!(support, FimSupport { tokens: metadata, file_separator: Some(4) });
+        assert_eq!(support, FimSupport { tokens: metadata, file_separator: Some(4), suffix_first: false });
         let support = resolve(Some(metadata), Some(9), &vocabulary).unwrap();
         assert_eq!(support.file_separator, Some(9));
     }
@@ -163,5 +178,17 @@ mod tests {
         let partial = Vocabulary(vec![("<fim_prefix>", 1), ("<fim_suffix>", 2)]);
         assert_eq!(resolve(None, None, &partial), None);
         assert_eq!(resolve(None, None, &Vocabulary(vec![])), None);
+    }
+
+    #[test]
+    fn codestral_is_recognised_as_suffix_first_from_its_vocabulary_or_metadata() {
+        let vocabulary = Vocabulary(vec![("[PREFIX]", 11), ("[SUFFIX]", 12), ("[MIDDLE]", 13)]);
+        let support = resolve(None, None, &vocabulary).unwrap();
+        assert_eq!(support.tokens, FimTokens { prefix: 11, suffix: 12, middle: 13 });
+        assert!(support.suffix_first && support.file_separator.is_none());
+        let metadata = FimTokens { prefix: 11, suffix: 12, middle: 13 };
+        assert!(resolve(Some(metadata), None, &vocabulary).unwrap().suffix_first);
+        // Text that only looks like the tokens is not enough.
+        assert_eq!(resolve(None, None, &Vocabulary(vec![("[PREFIX]", 11)])), None);
     }
 }

@@ -78,6 +78,8 @@ pub struct ModelInfo {
     pub fim: Option<FimTokens>,
     /// The repository-level file separator token, when the model has one (FIM models only).
     pub file_separator: Option<u32>,
+    /// FIM prompts put the suffix first and mark other files with `+++++ path` (Codestral).
+    pub fim_suffix_first: bool,
     /// A human-readable account of where the model runs ("cpu, 2 threads", "cuda0, 30/30 layers").
     pub device: String,
 }

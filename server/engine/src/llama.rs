@@ -242,11 +242,19 @@ impl LlamaEngine {
         let support = crate::fim::resolve(metadata, metadata_separator, &VocabularyView(&vocab));
         let fim = support.map(|support| support.tokens);
         let file_separator = support.and_then(|support| support.file_separator);
+        let fim_suffix_first = support.is_some_and(|support| support.suffix_first);
         let device = describe_device(backend, &options, model.n_layer(), threads);
         // Shifting cached positions needs RoPE and a plain attention cache.
         let can_shift = model.rope_type().is_some() && !model.is_recurrent() && !model.is_hybrid();
-        let info =
-            ModelInfo { id: id.to_owned(), path: path.to_path_buf(), n_ctx, fim, file_separator, device };
+        let info = ModelInfo {
+            id: id.to_owned(),
+            path: path.to_path_buf(),
+            n_ctx,
+            fim,
+            file_separator,
+            fim_suffix_first,
+            device,
+        };
         Ok(LlamaEngine { info, options, can_shift, model, session: Mutex::new(session) })
     }
 

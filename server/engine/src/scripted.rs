@@ -26,6 +26,7 @@ impl ScriptedEngine {
             n_ctx: 4096,
             fim: None,
             file_separator: None,
+            fim_suffix_first: false,
             device: "scripted".into(),
         };
         ScriptedEngine { info, reply: reply.into(), delay_per_piece: Duration::ZERO }

@@ -175,14 +175,19 @@ pub struct Suggestion {
     pub snippets: Vec<Snippet>,
 }
 
+/// The prompt layout a model understands.
+pub fn prompt_format(model: &wisp_engine::ModelInfo) -> PromptFormat {
+    match (model.fim.is_some(), model.fim_suffix_first, model.file_separator.is_some()) {
+        (true, true, _) => PromptFormat::FimSuffixFirst,
+        (true, false, true) => PromptFormat::FimRepo,
+        (true, false, false) => PromptFormat::Fim,
+        (false, _, _) => PromptFormat::Plain,
+    }
+}
+
 /// The prompt for a gathered cursor, in the layout the model understands, within the budget.
 pub fn build_prompt(engine: &dyn Engine, gathered: &Gathered, settings: &CompletionConfig) -> BuiltPrompt {
-    let model = engine.model();
-    let format = match (model.fim.is_some(), model.file_separator.is_some()) {
-        (true, true) => PromptFormat::FimRepo,
-        (true, false) => PromptFormat::Fim,
-        (false, _) => PromptFormat::Plain,
-    };
+    let format = prompt_format(engine.model());
     let anchor = gathered.anchor.and_then(|anchor| anchor.checked_sub(gathered.prefix_start));
     let input = CompletionInput {
         path: &gathered.path,

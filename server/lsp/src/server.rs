@@ -1243,10 +1243,11 @@ impl Server {
                 let window_start = prefix_start + built.prefix_window_start;
                 let debug = DebugPrompt {
                     prompt: built.prompt.render(),
-                    format: match (engine.model().fim.is_some(), engine.model().file_separator.is_some()) {
-                        (true, true) => "fim-repo",
-                        (true, false) => "fim",
-                        (false, _) => "plain",
+                    format: match completion::prompt_format(engine.model()) {
+                        wisp_context::PromptFormat::Plain => "plain",
+                        wisp_context::PromptFormat::Fim => "fim",
+                        wisp_context::PromptFormat::FimRepo => "fim-repo",
+                        wisp_context::PromptFormat::FimSuffixFirst => "fim-suffix-first",
                     }
                     .into(),
                     n_tokens: built.n_tokens,
@@ -1462,7 +1463,8 @@ fn ready_engine(model_state: &RwLock<ModelState>) -> Result<Arc<dyn Engine>, Str
 pub struct DebugPrompt {
     /// The prompt, special tokens shown as `<FimPrefix>` etc.
     pub prompt: String,
-    /// "plain" (path header + prefix), "fim", or "fim-repo" (FIM with file separators).
+    /// "plain" (path header + prefix), "fim", "fim-repo" (FIM with file separators) or
+    /// "fim-suffix-first" (Codestral).
     pub format: String,
     /// Prompt tokens as counted by the model's tokenizer.
     pub n_tokens: usize,
