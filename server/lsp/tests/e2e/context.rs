@@ -113,6 +113,13 @@ fn issue_4_a_definition_in_another_file_reaches_the_prompt_and_ignored_files_nev
     assert!(result["nTokens"].as_u64().unwrap() <= result["budgetTokens"].as_u64().unwrap());
     let response = client.inline_completion(&main_uri, line, 4);
     assert!(response["result"].is_object(), "{response}");
+    // In real tokens too: what the model evaluated, counted by llama.cpp's tokenizer, is within
+    // the budget and is what the prompt builder counted.
+    let metrics = client.metrics();
+    assert_eq!(metrics["generations"], json!(1), "{metrics}");
+    let evaluated = metrics["promptTokens"].as_u64().unwrap();
+    assert!(evaluated <= result["budgetTokens"].as_u64().unwrap(), "{metrics}");
+    assert_eq!(evaluated, result["nTokens"].as_u64().unwrap(), "{metrics} vs {debug}");
     assert_eq!(client.shutdown_and_exit().code(), Some(0));
     let _ = std::fs::remove_dir_all(&root);
 }
