@@ -664,8 +664,11 @@ impl Server {
             ModelState::Ready(engine) => engine.model().id.clone(),
             _ => String::new(),
         };
+        // Suggestions are reused only under the settings that made them (experiment variants
+        // change length limits and sampling, not only the model).
+        let reuse_key = reuse_key_of(&model_id, config);
         if config.completion.cache && !model_id.is_empty() {
-            if let Some(text) = self.cached(&model_id, &gathered, foreground) {
+            if let Some(text) = self.cached(&reuse_key, &gathered, foreground) {
                 self.remember_shown(uri, &gathered, &text);
                 return Ok(Some(Suggested::reused(text, &model_id, wisp_telemetry::Source::Cache)));
             }
@@ -684,7 +687,7 @@ impl Server {
                     return None;
                 }
                 let flight = latest.interest.as_ref()?.flight();
-                let typed = flight.typed_since(&model_id, &gathered)?;
+                let typed = flight.typed_since(&reuse_key, &gathered)?;
                 (flight.is_running() && flight.agreement(typed) != flight::Agreement::Diverged)
                     .then(|| (Interest::new(flight), typed.to_owned()))
             });
@@ -709,7 +712,7 @@ impl Server {
             self.debounce(uri, &config.completion, &request).await;
         }
 
-        let flight = Flight::new(&model_id, &gathered);
+        let flight = Flight::new(&reuse_key, &gathered);
         let interest = Interest::new(&flight);
         let _release = ReleaseOnDrop(Arc::clone(&interest));
         if foreground {
@@ -810,8 +813,9 @@ impl Server {
         self.with_document(uri, |open| open.anchor = Some(suggestion.window_start));
         if config.completion.cache && !suggestion.text.is_empty() {
             let mut cache = self.state.cache.lock().unwrap_or_else(|p| p.into_inner());
+            // The model that ran (it may have finished loading after this request came in).
             cache.insert(
-                &model_id,
+                &reuse_key_of(&model_id, config),
                 gathered.document_key,
                 &gathered.prefix,
                 &gathered.suffix,
@@ -1428,6 +1432,21 @@ impl Server {
         let root = self.state.root.read().unwrap_or_else(|p| p.into_inner()).clone();
         root.is_some_and(|root| wisp_syntax::index::is_wispignored(&root, &path))
     }
+}
+
+/// What a reused suggestion must have been made with: the model and the settings that shape
+/// the text (an experiment variant may change them).
+fn reuse_key_of(model_id: &str, config: &Config) -> String {
+    let completion = &config.completion;
+    format!(
+        "{model_id}|{}|{}|{}|{:?}|{}|{}",
+        completion.max_tokens,
+        completion.max_lines,
+        completion.prompt_tokens,
+        config.context.mode,
+        completion.temperature,
+        completion.top_p
+    )
 }
 
 /// The command an item runs when accepted, carrying its completion id.
