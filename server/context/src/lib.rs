@@ -116,7 +116,8 @@ pub fn build(
 ) -> BuiltPrompt {
     let repo = format == PromptFormat::FimRepo;
     let style = if format == PromptFormat::FimSuffixFirst { HeaderStyle::Plus } else { HeaderStyle::Comment };
-    let header = if repo { format!("{}\n", input.path) } else { style.header(input.path, input.line_comment) };
+    let header =
+        if repo { format!("{}\n", input.path) } else { style.header(input.path, input.line_comment) };
     // The file separator before this file's path counts as one token.
     let n_header = counter.count_tokens(&header) + usize::from(repo);
     let n_special = match format {
@@ -275,7 +276,12 @@ fn context_order<'s>(input: &CompletionInput<'_>, chosen: &[&'s Snippet]) -> Vec
 /// Each other file's snippets under its path header, this file's definitions from outside the
 /// window under a header of their own, then this file's header for the window followed by the
 /// headers of the enclosing scopes.
-fn render_context(input: &CompletionInput<'_>, header: &str, ordered: &[&Snippet], style: HeaderStyle) -> String {
+fn render_context(
+    input: &CompletionInput<'_>,
+    header: &str,
+    ordered: &[&Snippet],
+    style: HeaderStyle,
+) -> String {
     let mut text = String::new();
     let mut current_path: Option<&str> = None;
     let mut scopes = String::new();
@@ -679,7 +685,12 @@ mod tests {
                     prefix_start: 0,
                     snippets: &[],
                 };
-                for format in [PromptFormat::Plain, PromptFormat::Fim, PromptFormat::FimRepo, PromptFormat::FimSuffixFirst] {
+                for format in [
+                    PromptFormat::Plain,
+                    PromptFormat::Fim,
+                    PromptFormat::FimRepo,
+                    PromptFormat::FimSuffixFirst,
+                ] {
                     let built = build(&input, format, budget, &words);
                     let header_and_specials = 3 + if format == PromptFormat::Plain { 0 } else { 4 };
                     assert!(

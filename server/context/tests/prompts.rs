@@ -786,5 +786,6 @@ fn issue_4_codestral_puts_the_suffix_first_and_marks_files_with_plus_lines() {
         src/geometry.rs · definition of `area`
         src/geometry.rs · definition of `Rectangle`
         src/main.rs · enclosing scope
-    "#]].assert_eq(&render(&built));
+    "#]]
+    .assert_eq(&render(&built));
 }

@@ -115,7 +115,11 @@ pub fn resolve(
             suffix: single_control_token(vocabulary, template.suffix)?,
             middle: single_control_token(vocabulary, template.middle)?,
         };
-        Some(FimSupport { tokens, file_separator: separator_of(template), suffix_first: template.suffix_first })
+        Some(FimSupport {
+            tokens,
+            file_separator: separator_of(template),
+            suffix_first: template.suffix_first,
+        })
     })
 }
 

@@ -24,9 +24,8 @@ use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::LlamaBackendDeviceType;
 
 use crate::{
-    Sampling,
-    Engine, EngineError, FimTokens, GenerateRequest, Generation, ModelInfo, Piece, PromptPart, SpecialToken,
-    SplitMode, StopReason, Stopper, TextScore,
+    Engine, EngineError, FimTokens, GenerateRequest, Generation, ModelInfo, Piece, PromptPart, Sampling,
+    SpecialToken, SplitMode, StopReason, Stopper, TextScore,
 };
 
 /// Prompt tokens evaluated per `llama_decode` call. Between chunks the cancel flag is checked, so

@@ -70,9 +70,9 @@ impl TelemetryConfig {
 
     /// The database file: `path`, else the default under the data directory.
     pub fn database(&self) -> Option<PathBuf> {
-        self.path.clone().or_else(|| {
-            wisp_telemetry::data_dir().map(|dir| dir.join(wisp_telemetry::DATABASE_FILE_NAME))
-        })
+        self.path
+            .clone()
+            .or_else(|| wisp_telemetry::data_dir().map(|dir| dir.join(wisp_telemetry::DATABASE_FILE_NAME)))
     }
 }
 
@@ -146,7 +146,10 @@ impl ExperimentConfig {
     pub fn shares(&self) -> Vec<wisp_telemetry::experiment::Share> {
         self.variants
             .iter()
-            .map(|variant| wisp_telemetry::experiment::Share { name: variant.name.clone(), percent: variant.share })
+            .map(|variant| wisp_telemetry::experiment::Share {
+                name: variant.name.clone(),
+                percent: variant.share,
+            })
             .collect()
     }
 }
@@ -544,11 +547,14 @@ mod tests {
         ] } }))
         .unwrap_err();
         assert!(error.contains("experiment.variants") && error.contains("100% at most"), "{error}");
-        let error = parse(json!({ "experiment": { "variants": [{ "name": "a", "share": 5, "max_tokens": 5000 }] } }))
-            .unwrap_err();
+        let error =
+            parse(json!({ "experiment": { "variants": [{ "name": "a", "share": 5, "max_tokens": 5000 }] } }))
+                .unwrap_err();
         assert!(error.contains("model.n_ctx"), "{error}");
-        let error = parse(json!({ "experiment": { "variants": [{ "name": "hot", "share": 5, "temperature": 3.0 }] } }))
-            .unwrap_err();
+        let error = parse(
+            json!({ "experiment": { "variants": [{ "name": "hot", "share": 5, "temperature": 3.0 }] } }),
+        )
+        .unwrap_err();
         assert!(error.contains("temperature must be 0 to 2"), "{error}");
         let mut hot = parse(json!({ "experiment": { "variants": [
             { "name": "hot", "share": 100, "temperature": 0.7, "top_p": 0.9 }

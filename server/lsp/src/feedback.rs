@@ -22,8 +22,9 @@ pub const ACCEPT_COMMAND: &str = "wisp.acceptCompletion";
 /// Suggestions remembered for feedback at most; older ones are forgotten (a client reporting on
 /// one of those gets a clear error). A few hundred cover minutes of typing.
 pub const MAX_TRACKED: usize = 512;
-/// How long shutdown waits for queued feedback to be stored.
-pub const SHUTDOWN_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long shutdown (and `wisp/stats`, which counts everything recorded before it) waits for
+/// queued feedback to be stored.
+pub const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// How long the accept command waits for its event to be stored before answering anyway.
 pub const ACCEPT_COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -99,7 +100,11 @@ pub struct Metadata {
 
 impl Feedback {
     /// Opens (or reopens at another path) the database, or closes it when `database` is None.
-    pub fn configure(&self, database: Option<PathBuf>, retention: wisp_telemetry::Retention) -> Result<(), String> {
+    pub fn configure(
+        &self,
+        database: Option<PathBuf>,
+        retention: wisp_telemetry::Retention,
+    ) -> Result<(), String> {
         let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
         let Some(database) = database else {
             *sink = None;
@@ -413,7 +418,10 @@ mod tests {
     }
 
     /// A feedback state writing to a fresh database; the outcomes by id after `f`.
-    fn outcomes(name: &str, f: impl FnOnce(&Feedback, &Uri)) -> HashMap<String, wisp_telemetry::CompletionOutcome> {
+    fn outcomes(
+        name: &str,
+        f: impl FnOnce(&Feedback, &Uri),
+    ) -> HashMap<String, wisp_telemetry::CompletionOutcome> {
         let dir = std::env::temp_dir().join(format!("wisp-feedback-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let database = dir.join("feedback.sqlite3");

@@ -296,10 +296,12 @@ fn main() -> ExitCode {
             eval::run(&options, &mut std::io::stdout().lock()).map(|_| ExitCode::SUCCESS)
         }
         Some(Command::Bench { command }) => bench_command(command),
-        Some(Command::Stats { since, by, json, database }) => feedback_database(database).and_then(|database| {
-            stats::print(&database, Some(&since), by.as_deref(), json, &mut std::io::stdout().lock())?;
-            Ok(ExitCode::SUCCESS)
-        }),
+        Some(Command::Stats { since, by, json, database }) => {
+            feedback_database(database).and_then(|database| {
+                stats::print(&database, Some(&since), by.as_deref(), json, &mut std::io::stdout().lock())?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
         Some(Command::Dataset { command: DatasetCommand::Export { output, since, split, database } }) => {
             feedback_database(database).and_then(|database| {
                 let shares = wisp_telemetry::dataset::SplitShares { train: split[0], validation: split[1] };
@@ -335,7 +337,8 @@ fn feedback_database(database: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         return Ok(database);
     }
     let layer = config::read_file_layer(Path::new(".")).map_err(anyhow::Error::msg)?;
-    let config = config::Layers { file: layer, ..Default::default() }.resolve().map_err(anyhow::Error::msg)?;
+    let config =
+        config::Layers { file: layer, ..Default::default() }.resolve().map_err(anyhow::Error::msg)?;
     config.telemetry.database().context("no data directory: pass --database or set WISP_DATA_DIR")
 }
 

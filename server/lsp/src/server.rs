@@ -882,10 +882,16 @@ impl Server {
         }
     }
 
+    /// Whether `model` is the configured main model (compared under the lock: this runs per
+    /// keystroke, and cloning the whole configuration for it would be waste).
+    fn is_main_model(&self, model: &config::ModelConfig) -> bool {
+        self.state.config.read().unwrap_or_else(|p| p.into_inner()).model == *model
+    }
+
     /// The model that answers with `model` settings: the main one, or an experiment variant's,
     /// loaded (on the worker) the first time a completion of that variant needs it.
     async fn model_state_for(&self, model: &config::ModelConfig) -> Arc<RwLock<ModelState>> {
-        if *model == self.config().model {
+        if self.is_main_model(model) {
             return Arc::clone(&self.state.model);
         }
         let (state, load) = {
@@ -919,7 +925,6 @@ impl Server {
         }
         state
     }
-
 
     /// An earlier suggestion of `model_id` that still answers this request.
     fn cached(&self, model_id: &str, gathered: &Gathered, foreground: bool) -> Option<String> {
@@ -1047,7 +1052,7 @@ impl Server {
         }
         self.cancel_background();
         // Feedback queued by an editor that exits without `shutdown` is still stored.
-        self.state.feedback.flush(feedback::SHUTDOWN_FLUSH_TIMEOUT);
+        self.state.feedback.flush(feedback::FLUSH_TIMEOUT);
         self.state.worker.stop(limit)
     }
 
@@ -1106,7 +1111,7 @@ impl Server {
             .unwrap_or_default();
         let metadata = feedback::Metadata {
             language,
-            model_sha256: if config.model == self.config().model {
+            model_sha256: if self.is_main_model(&config.model) {
                 self.state.model_sha256.read().unwrap_or_else(|p| p.into_inner()).clone()
             } else {
                 // A variant's registry model has a pinned hash; hashing a file per request would
@@ -1183,9 +1188,10 @@ impl Server {
         tokio::spawn(async move {
             let accepted_at = tokio::time::Instant::now();
             for after_s in delays {
-                tokio::time::sleep_until(accepted_at + std::time::Duration::from_secs(u64::from(after_s))).await;
-                let open_text =
-                    server.with_document(&survival.uri, |open| open.document.slice(0..open.document.len_bytes()));
+                tokio::time::sleep_until(accepted_at + std::time::Duration::from_secs(u64::from(after_s)))
+                    .await;
+                let open_text = server
+                    .with_document(&survival.uri, |open| open.document.slice(0..open.document.len_bytes()));
                 // A closed document is measured from the file it was saved to.
                 let Some(text) = open_text.or_else(|| {
                     survival.uri.to_file_path().and_then(|path| std::fs::read_to_string(path).ok())
@@ -1213,7 +1219,7 @@ impl Server {
         let server = self.clone();
         let computed = tokio::task::spawn_blocking(move || {
             // Everything recorded before this request counts.
-            server.state.feedback.flush(feedback::SHUTDOWN_FLUSH_TIMEOUT);
+            server.state.feedback.flush(feedback::FLUSH_TIMEOUT);
             let database = database.ok_or("no data directory — set \"telemetry.path\"")?;
             crate::stats::compute(&database, since.as_deref(), by.as_deref())
         })
@@ -1409,7 +1415,8 @@ impl Server {
         }
         let config = self.config();
         *self.state.sensitive.write().unwrap_or_else(|p| p.into_inner()) =
-            wisp_guard::SensitiveFiles::new(&config.context.sensitive_files).unwrap_or_else(|_| builtin_sensitive_files());
+            wisp_guard::SensitiveFiles::new(&config.context.sensitive_files)
+                .unwrap_or_else(|_| builtin_sensitive_files());
         let telemetry = &config.telemetry;
         let database = if telemetry.events { telemetry.database() } else { None };
         if let Err(why) = self.state.feedback.configure(database, telemetry.retention()) {
@@ -1641,10 +1648,8 @@ impl LanguageServer for Server {
         }
         self.cancel_background();
         let server = self.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            server.state.feedback.flush(feedback::SHUTDOWN_FLUSH_TIMEOUT)
-        })
-        .await;
+        let _ =
+            tokio::task::spawn_blocking(move || server.state.feedback.flush(feedback::FLUSH_TIMEOUT)).await;
         Ok(())
     }
 

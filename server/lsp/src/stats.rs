@@ -75,7 +75,15 @@ pub fn print(
     let (summaries, comparisons, _) = figures(database, since, by).map_err(anyhow::Error::msg)?;
     let survival_columns: std::collections::BTreeSet<u32> =
         summaries.iter().flat_map(|summary| summary.kept_ratio.keys().copied()).collect();
-    write!(out, "{:<28} {:>7} {:>8} {:>22} {:>8}", by.unwrap_or("all"), "shown", "accepted", "rate [95% CI]", "partial")?;
+    write!(
+        out,
+        "{:<28} {:>7} {:>8} {:>22} {:>8}",
+        by.unwrap_or("all"),
+        "shown",
+        "accepted",
+        "rate [95% CI]",
+        "partial"
+    )?;
     for after_s in &survival_columns {
         write!(out, " {:>9}", format!("kept@{after_s}s"))?;
     }
@@ -117,7 +125,12 @@ pub fn print(
 }
 
 /// `wisp dataset export`: JSONL rows on `out`; returns how many were written.
-pub fn export(database: &Path, since: Option<&str>, shares: SplitShares, out: &mut dyn Write) -> anyhow::Result<usize> {
+pub fn export(
+    database: &Path,
+    since: Option<&str>,
+    shares: SplitShares,
+    out: &mut dyn Write,
+) -> anyhow::Result<usize> {
     if shares.train + shares.validation > 100 {
         anyhow::bail!("--split: train + validation must be at most 100 (the rest is test)");
     }

@@ -30,7 +30,10 @@ pub fn validate(shares: &[Share]) -> Result<(), String> {
             ));
         }
         if shares[..i].iter().any(|earlier| earlier.name == share.name) {
-            return Err(format!("experiment variant {:?} is declared twice — variant names must differ", share.name));
+            return Err(format!(
+                "experiment variant {:?} is declared twice — variant names must differ",
+                share.name
+            ));
         }
         if !(0.0..=100.0).contains(&share.percent) {
             return Err(format!(
@@ -41,7 +44,9 @@ pub fn validate(shares: &[Share]) -> Result<(), String> {
         total += share.percent;
     }
     if total > 100.0 + 1e-9 {
-        return Err(format!("experiment variant shares add up to {total}% — they must add up to 100% at most"));
+        return Err(format!(
+            "experiment variant shares add up to {total}% — they must add up to 100% at most"
+        ));
     }
     Ok(())
 }

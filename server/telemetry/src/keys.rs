@@ -58,6 +58,7 @@ pub fn load_or_create(path: &Path) -> std::io::Result<[u8; KEY_BYTES]> {
 /// Keyed hash of a workspace-relative file path, hex (16 characters are plenty to tell files
 /// apart).
 pub fn file_key(key: &[u8; KEY_BYTES], relative_path: &str) -> String {
-    let digest = Sha256::new().chain_update(key).chain_update(b"path\0").chain_update(relative_path).finalize();
+    let digest =
+        Sha256::new().chain_update(key).chain_update(b"path\0").chain_update(relative_path).finalize();
     digest[..8].iter().map(|byte| format!("{byte:02x}")).collect()
 }

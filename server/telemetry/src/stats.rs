@@ -124,8 +124,10 @@ fn summary(key: String, outcomes: &[&CompletionOutcome]) -> Summary {
         .collect();
     let accepted = shown.iter().filter(|outcome| outcome.accepted).count() as u64;
     let partially_accepted =
-        shown.iter().filter(|outcome| !outcome.accepted && outcome.partially_accepted_utf16 > 0).count() as u64;
-    let dismissed = shown.iter().filter(|outcome| outcome.dismissed.is_some() && !outcome.accepted).count() as u64;
+        shown.iter().filter(|outcome| !outcome.accepted && outcome.partially_accepted_utf16 > 0).count()
+            as u64;
+    let dismissed =
+        shown.iter().filter(|outcome| outcome.dismissed.is_some() && !outcome.accepted).count() as u64;
     let n_shown = shown.len() as u64;
     let mut kept: BTreeMap<u32, (f64, u64)> = BTreeMap::new();
     for outcome in outcomes {
@@ -197,7 +199,8 @@ fn compare(variant: &Summary, baseline: &Summary) -> Comparison {
     let unpooled = (p1 * (1.0 - p1) / n1 + p2 * (1.0 - p2) / n2).sqrt();
     let pooled_rate = (variant.accepted + baseline.accepted) as f64 / (n1 + n2);
     let pooled = (pooled_rate * (1.0 - pooled_rate) * (1.0 / n1 + 1.0 / n2)).sqrt();
-    let p_value = if pooled == 0.0 { 1.0 } else { erfc((difference / pooled).abs() / std::f64::consts::SQRT_2) };
+    let p_value =
+        if pooled == 0.0 { 1.0 } else { erfc((difference / pooled).abs() / std::f64::consts::SQRT_2) };
     Comparison {
         variant: variant.key.clone(),
         baseline: baseline.key.clone(),
@@ -219,7 +222,8 @@ pub fn erfc(x: f64) -> f64 {
                 + t * (0.096_784_18
                     + t * (-0.186_288_06
                         + t * (0.278_868_07
-                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     let result = t * polynomial.exp();
     if x >= 0.0 {
         result

@@ -87,14 +87,11 @@ impl Store {
     pub fn open_at_version(path: &Path, redactor: Redactor, version: u32) -> Result<Store, StoreError> {
         let open_error = |source| StoreError::Open { path: path.to_owned(), source };
         if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|error| {
-                open_error(rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|error| open_error(rusqlite::Error::ToSqlConversionFailure(Box::new(error))))?;
         }
         let mut connection = Connection::open(path).map_err(open_error)?;
-        connection
-            .busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
-            .map_err(open_error)?;
+        connection.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS)).map_err(open_error)?;
         // auto_vacuum only takes effect before the first table exists.
         connection.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(open_error)?;
         let mode: String =
@@ -107,11 +104,7 @@ impl Store {
         // A damaged file fails here rather than on the first write.
         let found = schema::version(&connection).map_err(open_error)?;
         if found > schema::LATEST {
-            return Err(StoreError::NewerSchema {
-                path: path.to_owned(),
-                found,
-                supported: schema::LATEST,
-            });
+            return Err(StoreError::NewerSchema { path: path.to_owned(), found, supported: schema::LATEST });
         }
         schema::migrate(&mut connection, version).map_err(open_error)?;
         Ok(Store { connection, path: path.to_owned(), redactor })

@@ -28,7 +28,11 @@ fn kill_9_during_a_burst_of_10000_events_keeps_every_acknowledged_event() {
     let dir = TempDir::new("crash");
     let database = dir.database();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "kill_9_during_a_burst_of_10000_events_keeps_every_acknowledged_event", "--nocapture"])
+        .args([
+            "--exact",
+            "kill_9_during_a_burst_of_10000_events_keeps_every_acknowledged_event",
+            "--nocapture",
+        ])
         .env(CHILD_ENV, &database)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -13,7 +13,10 @@ fn planted() -> Vec<String> {
         format!("ghp_{}", "a1B2c3D4".repeat(4) + "e5F6"),
         format!("xoxb-{}-{}-{}", "1234567890", "0987654321", "aB3dE5fG7hI9jK1lM3nO5pQ7"),
         format!("sk_live_{}", "4eC39HqLyjWDarjtT1zdp7dc"),
-        format!("eyJhbGciOiJIUzI1NiJ9.{}.{}", "eyJzdWIiOiIxMjM0NTY3ODkwIn0", "dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+        format!(
+            "eyJhbGciOiJIUzI1NiJ9.{}.{}",
+            "eyJzdWIiOiIxMjM0NTY3ODkwIn0", "dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        ),
         "Xk9#mP2$vL8qR4wZ".to_owned(),
         format!("{}.{}@{}", "grace", "hopper", "navy.example"),
         "203.0.113.77".to_owned(),
@@ -43,7 +46,12 @@ fn planted_secrets_and_personal_data_never_reach_the_database_or_an_export() {
         for (i, label) in ["accepted", "partial", "dismissed"].iter().enumerate() {
             let id = format!("p{i}");
             let suggestion = format!("print(\"{}\", \"{}\")", values[i], values[6]);
-            records.push(record(with_content(completion(&id, i as i64), &format!("src/{}.py", values[6]), &text, &suggestion)));
+            records.push(record(with_content(
+                completion(&id, i as i64),
+                &format!("src/{}.py", values[6]),
+                &text,
+                &suggestion,
+            )));
             records.push(event(&id, 10, EventKind::Shown));
             records.push(match *label {
                 "accepted" => event(&id, 11, EventKind::Accepted),

@@ -46,7 +46,11 @@ fn an_event_for_an_unknown_completion_is_skipped_and_the_rest_of_the_batch_is_ke
     let dir = TempDir::new("unknown");
     let mut store = Store::open(&dir.database(), redactor()).unwrap();
     let written = store
-        .write(&[record(completion("c1", 1)), event("nope", 2, EventKind::Shown), event("c1", 3, EventKind::Shown)])
+        .write(&[
+            record(completion("c1", 1)),
+            event("nope", 2, EventKind::Shown),
+            event("c1", 3, EventKind::Shown),
+        ])
         .unwrap();
     assert_eq!(written, 2);
     assert_eq!(store.count_events().unwrap(), 1);
@@ -81,7 +85,8 @@ fn migrating_from_the_first_schema_version_keeps_the_data() {
     assert_eq!(old.content.unwrap().suggestion, "x): pass");
     let outcomes = store.outcomes_since(0).unwrap();
     assert!(outcomes[0].shown && outcomes[0].accepted);
-    let n: i64 = store.connection().query_row("SELECT COUNT(*) FROM event_details", [], |row| row.get(0)).unwrap();
+    let n: i64 =
+        store.connection().query_row("SELECT COUNT(*) FROM event_details", [], |row| row.get(0)).unwrap();
     assert_eq!(n, 2);
 }
 
@@ -99,7 +104,11 @@ fn a_database_from_a_newer_wisp_is_refused_with_the_fix() {
 #[test]
 fn a_damaged_database_file_is_an_error_that_says_what_to_do() {
     let dir = TempDir::new("damaged");
-    std::fs::write(dir.database(), b"this is not a database, just some bytes that are long enough to look like a header....").unwrap();
+    std::fs::write(
+        dir.database(),
+        b"this is not a database, just some bytes that are long enough to look like a header....",
+    )
+    .unwrap();
     let error = Store::open(&dir.database(), redactor()).err().unwrap().to_string();
     assert!(error.contains("move the file away"), "{error}");
 }
@@ -110,10 +119,18 @@ fn retention_deletes_old_completions_and_keeps_the_size_bound() {
     let mut store = Store::open(&dir.database(), redactor()).unwrap();
     let day = 86_400_000;
     let now = 100 * day;
-    let mut records = vec![record(completion("ancient", now - 91 * day)), event("ancient", now - 91 * day, EventKind::Shown)];
+    let mut records = vec![
+        record(completion("ancient", now - 91 * day)),
+        event("ancient", now - 91 * day, EventKind::Shown),
+    ];
     for i in 0..3_000 {
         let id = format!("c{i}");
-        records.push(record(with_content(completion(&id, now - 3_000 + i), "src/lib.rs", &"fn a() {}\n".repeat(20), "x")));
+        records.push(record(with_content(
+            completion(&id, now - 3_000 + i),
+            "src/lib.rs",
+            &"fn a() {}\n".repeat(20),
+            "x",
+        )));
         records.push(event(&id, now, EventKind::Shown));
     }
     store.write(&records).unwrap();
@@ -144,11 +161,21 @@ fn fixture(store: &mut Store) {
         match i {
             0..=2 => {
                 records.push(event(&id, 2_001, EventKind::Accepted));
-                records.push(event(&id, 32_001, EventKind::Survived { after_s: 30, kept_ratio: [1.0, 0.5, 0.9][i as usize] }));
-                records.push(event(&id, 122_001, EventKind::Survived { after_s: 120, kept_ratio: [1.0, 0.2, 0.6][i as usize] }));
+                records.push(event(
+                    &id,
+                    32_001,
+                    EventKind::Survived { after_s: 30, kept_ratio: [1.0, 0.5, 0.9][i as usize] },
+                ));
+                records.push(event(
+                    &id,
+                    122_001,
+                    EventKind::Survived { after_s: 120, kept_ratio: [1.0, 0.2, 0.6][i as usize] },
+                ));
             }
             3 | 4 => records.push(event(&id, 2_001, EventKind::PartiallyAccepted { accepted_utf16: 4 })),
-            _ => records.push(event(&id, 2_001, EventKind::Dismissed { reason: DismissReason::Contradicted })),
+            _ => {
+                records.push(event(&id, 2_001, EventKind::Dismissed { reason: DismissReason::Contradicted }))
+            }
         }
     }
     for i in 0..6 {

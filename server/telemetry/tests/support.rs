@@ -50,7 +50,8 @@ pub fn completion(id: &str, at_ms: i64) -> Completion {
 
 pub fn with_content(mut completion: Completion, path: &str, prompt: &str, suggestion: &str) -> Completion {
     completion.suggestion_utf16 = suggestion.encode_utf16().count() as u32;
-    completion.content = Some(Content { path: path.into(), prompt: prompt.into(), suggestion: suggestion.into() });
+    completion.content =
+        Some(Content { path: path.into(), prompt: prompt.into(), suggestion: suggestion.into() });
     completion
 }
 

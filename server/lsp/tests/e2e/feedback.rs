@@ -96,14 +96,18 @@ fn issue_5_accept_show_partial_accept_and_dismiss_arrive_over_stdio_and_land_in_
     let (line, character) = (17, 16);
     let second = suggestion(&mut client, &uri, line, character);
     client.notify("textDocument/didShowCompletion", json!({ "item": second }));
-    client.notify("textDocument/didPartiallyAcceptCompletion", json!({ "item": second, "acceptedLength": 3 }));
+    client
+        .notify("textDocument/didPartiallyAcceptCompletion", json!({ "item": second, "acceptedLength": 3 }));
 
     // 3. Shown and dismissed by the user.
     // After `fn total_price(`.
     let (line, character) = (8, 15);
     let third = suggestion(&mut client, &uri, line, character);
     client.notify("textDocument/didShowCompletion", json!({ "item": third }));
-    client.notify("wisp/didDismissCompletion", json!({ "id": third["command"]["arguments"][0], "reason": "escape" }));
+    client.notify(
+        "wisp/didDismissCompletion",
+        json!({ "id": third["command"]["arguments"][0], "reason": "escape" }),
+    );
 
     // An unknown id is an error that says what is wrong, and the server stays up.
     let unknown = client.request(
@@ -184,7 +188,10 @@ fn sensitive_and_wispignored_files_get_no_suggestions_and_nothing_is_recorded() 
         json!({ "textDocument": { "uri": app_uri }, "position": { "line": 3, "character": 29 } }),
     );
     let prompt = debug["result"]["prompt"].as_str().unwrap_or_else(|| panic!("{debug}"));
-    assert!(!prompt.contains("def rotate_api_token") && !prompt.contains("secrets.py"), "a sensitive file is in the prompt:\n{prompt}");
+    assert!(
+        !prompt.contains("def rotate_api_token") && !prompt.contains("secrets.py"),
+        "a sensitive file is in the prompt:\n{prompt}"
+    );
     for (path, language) in [(".env", "dotenv"), ("deploy/id_rsa", "plaintext"), ("secret/keys.rs", "rust")] {
         let uri = format!("file://{}/{path}", root.display());
         client.open(&uri, language, "fn main() {\n    let total = 1 + ");
