@@ -93,7 +93,9 @@ pub struct FimTokens {
 }
 
 /// How a model is spread over several GPUs (llama.cpp's `split_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SplitMode {
     /// One GPU (`main_gpu`) holds everything.

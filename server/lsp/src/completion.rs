@@ -273,23 +273,40 @@ pub fn suggest(
     } else {
         text
     };
-    let text = without_token_space(text, line_before_cursor);
+    let text = without_repeated_indentation(text, line_before_cursor);
     let text = wisp_guard::run(text, &surroundings);
     let text = if text.trim().is_empty() { String::new() } else { text };
     Ok(Suggestion { text, prompt: request.prompt, generation, window_start, snippets: built.snippets })
 }
 
-/// A suggestion without the one space a model writes too many after indentation: the cursor
-/// sits after a line's indentation, and the model's tokens carry their leading space (" let"),
-/// so it writes " let" there. Measured on SmolLM2: 13 of 20 whole-line suggestions of the eval
-/// started with that space. Two or more spaces (the indentation continued) are left alone.
-pub fn without_token_space<'t>(text: &'t str, line_before_cursor: &str) -> &'t str {
+/// A suggestion on a line whose cursor sits after the line's indentation (nothing but spaces or
+/// tabs before it), without the indentation written a second time. The model writes the line's
+/// whole indentation again (measured on ropey with SmolLM2: 6 of 24 indented blank lines got
+/// `"        while …"` after 8 typed spaces, 16 in all once inserted), or one space too many (its
+/// tokens carry their leading space, `" let"`: 13 of 20 whole-line suggestions of the eval).
+/// Its leading whitespace is read as the line's indentation, as on every later line of a
+/// suggestion: the typed indentation comes off it, and what is left is the deeper indentation the
+/// model chose. A lone space left over, or whitespace that is only part of the typed indentation,
+/// comes off too: the user's indentation stands.
+pub fn without_repeated_indentation<'t>(text: &'t str, line_before_cursor: &str) -> &'t str {
     if line_before_cursor.is_empty() || !line_before_cursor.trim().is_empty() {
         return text;
     }
-    match text.strip_prefix(' ') {
-        Some(rest) if rest.starts_with(|c: char| !c.is_whitespace()) => rest,
-        _ => text,
+    let code = text.trim_start_matches([' ', '\t']);
+    if code.is_empty() || code.starts_with(['\n', '\r']) {
+        // A blank first line is not an indentation (blank lines are handled before this).
+        return text;
+    }
+    let written = &text[..text.len() - code.len()];
+    let deeper = match written.strip_prefix(line_before_cursor) {
+        Some(deeper) => deeper,
+        None if line_before_cursor.starts_with(written) => "",
+        None => written,
+    };
+    if deeper == " " {
+        code
+    } else {
+        &text[text.len() - code.len() - deeper.len()..]
     }
 }
 
@@ -393,13 +410,29 @@ mod tests {
 
     #[test]
     fn issue_4_one_space_too_many_after_indentation_is_dropped() {
-        assert_eq!(without_token_space(" let x = 1;", "    "), "let x = 1;");
-        assert_eq!(without_token_space(" let x = 1;\n    y();", "\t"), "let x = 1;\n    y();");
-        // Continuing the indentation, after code, or at column 0: untouched.
-        assert_eq!(without_token_space("  let x = 1;", "  "), "  let x = 1;");
-        assert_eq!(without_token_space(" + 1", "    let x ="), " + 1");
-        assert_eq!(without_token_space(" let", ""), " let");
-        assert_eq!(without_token_space(" \n", "    "), " \n");
+        assert_eq!(without_repeated_indentation(" let x = 1;", "    "), "let x = 1;");
+        assert_eq!(without_repeated_indentation(" let x = 1;\n    y();", "\t"), "let x = 1;\n    y();");
+        // After code or at column 0: untouched.
+        assert_eq!(without_repeated_indentation(" + 1", "    let x ="), " + 1");
+        assert_eq!(without_repeated_indentation(" let", ""), " let");
+        assert_eq!(without_repeated_indentation(" \n", "    "), " \n");
+    }
+
+    #[test]
+    fn issue_10_indentation_written_again_is_not_doubled() {
+        let eight = "        ";
+        let while_line = "        while let Some(_) = lines.next() {";
+        assert_eq!(without_repeated_indentation(while_line, eight), "while let Some(_) = lines.next() {");
+        // The indentation and the token's space.
+        assert_eq!(without_repeated_indentation("         while", eight), "while");
+        // Deeper than typed: the difference is kept.
+        assert_eq!(without_repeated_indentation("            x += 1;", eight), "    x += 1;");
+        // Part of the typed indentation: the user's stands.
+        assert_eq!(without_repeated_indentation("    x += 1;", eight), "x += 1;");
+        assert_eq!(without_repeated_indentation("\t\tx();\n\t}", "\t\t"), "x();\n\t}");
+        // Tabs written after typed spaces: not an indentation this function can compare.
+        assert_eq!(without_repeated_indentation("\tx();", "    "), "\tx();");
+        assert_eq!(without_repeated_indentation("x();", eight), "x();");
     }
 
     #[test]

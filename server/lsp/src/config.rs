@@ -5,7 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use wisp_engine::{LlamaOptions, SplitMode};
 
@@ -15,7 +16,9 @@ pub const MAX_TEMPERATURE: f32 = 2.0;
 /// File read from the workspace root, if present.
 pub const CONFIG_FILE_NAME: &str = "wisp.toml";
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+/// Wisp's settings: `wisp.toml`, the client's `initializationOptions` and
+/// `workspace/didChangeConfiguration` all take this tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub model: ModelConfig,
@@ -28,7 +31,7 @@ pub struct Config {
 /// What Wisp records about its suggestions, on this machine only (`wisp stats`, `wisp dataset
 /// export`). Nothing is recorded until `events` is turned on, and nothing ever leaves the
 /// machine except by an export the user runs.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetryConfig {
     /// Record what happens to each suggestion (shown, accepted, partly accepted, dismissed, kept
@@ -78,7 +81,7 @@ impl TelemetryConfig {
 
 /// A/B tests and canary rollouts: variants of the settings, each answering a share of the
 /// completions (chosen by a hash of the completion id); the rest use the settings outside.
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExperimentConfig {
     /// Mixed into the assignment hash: change it to reshuffle which completions go where.
@@ -87,7 +90,7 @@ pub struct ExperimentConfig {
 }
 
 /// One variant: its name, its share, and the settings it changes.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VariantConfig {
     pub name: String,
@@ -155,7 +158,7 @@ impl ExperimentConfig {
 }
 
 /// Where prompts get context beyond the code around the cursor.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ContextConfig {
     /// "none" (the code around the cursor only), "file" (plus this file's enclosing scopes and
@@ -177,7 +180,7 @@ impl Default for ContextConfig {
 }
 
 /// `context.mode` as written in configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ContextModeSetting {
     None,
@@ -196,7 +199,8 @@ impl From<ContextModeSetting> for wisp_context::ContextMode {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// The model and how llama.cpp runs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
     /// Registry id (`wisp models list`); the registry default when neither this nor `path` is set.
@@ -258,7 +262,8 @@ impl ModelConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// Inline suggestions: when, how long, and how they are reused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CompletionConfig {
     /// Answer completion requests at all.
@@ -312,6 +317,16 @@ impl Default for CompletionConfig {
             top_p: 1.0,
         }
     }
+}
+
+/// The JSON Schema of the settings (`wisp config schema`), which editor clients generate their
+/// settings from. Sections and keys are written out in place (no `$ref`), each with its type,
+/// default and description.
+pub fn schema() -> Value {
+    let generator = schemars::generate::SchemaSettings::draft07()
+        .with(|settings| settings.inline_subschemas = true)
+        .into_generator();
+    generator.into_root_schema_for::<Config>().to_value()
 }
 
 /// The configuration layers, kept so a later layer can change without losing the earlier ones.

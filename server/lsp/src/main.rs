@@ -14,6 +14,7 @@ mod flight;
 mod models;
 mod server;
 mod stats;
+mod to_proto;
 mod transport;
 mod worker;
 
@@ -147,6 +148,18 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// The settings' description.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the JSON Schema of the settings (wisp.toml, initializationOptions): editors
+    /// generate their settings pages from it.
+    Schema,
 }
 
 #[derive(Subcommand)]
@@ -296,6 +309,7 @@ fn main() -> ExitCode {
             eval::run(&options, &mut std::io::stdout().lock()).map(|_| ExitCode::SUCCESS)
         }
         Some(Command::Bench { command }) => bench_command(command),
+        Some(Command::Config { command: ConfigCommand::Schema }) => print_config_schema(),
         Some(Command::Stats { since, by, json, database }) => {
             feedback_database(database).and_then(|database| {
                 stats::print(&database, Some(&since), by.as_deref(), json, &mut std::io::stdout().lock())?;
@@ -587,6 +601,13 @@ fn bench_command(command: BenchCommand) -> anyhow::Result<ExitCode> {
             bench::run(&bench, &mut std::io::stdout().lock())?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wisp config schema`: the settings' JSON Schema on stdout.
+fn print_config_schema() -> anyhow::Result<ExitCode> {
+    let schema = serde_json::to_string_pretty(&config::schema())?;
+    writeln!(std::io::stdout(), "{schema}").context("writing the schema to stdout")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -27,6 +27,7 @@ use crate::config::{self, CompletionConfig, Config, Layers};
 use crate::feedback::{self, Feedback};
 use crate::flight::{self, Flight, Interest};
 use crate::models;
+use crate::to_proto;
 use crate::worker::{panic_message, InferenceWorker};
 
 /// Documents larger than this are kept in sync but get no suggestions: they are generated or data
@@ -1073,13 +1074,7 @@ impl Server {
             Trigger::Automatic
         };
         let items = match self.answer(&uri, position, trigger).await? {
-            Some((text, id)) => vec![InlineCompletionItem {
-                insert_text: text,
-                filter_text: None,
-                range: Some(Range { start: position, end: position }),
-                command: id.map(accept_command),
-                insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
-            }],
+            Some((text, id)) => vec![to_proto::inline_item(position, text, id)],
             None => vec![],
         };
         Ok(Some(InlineCompletionResponse::List(InlineCompletionList { items })))
@@ -1456,15 +1451,6 @@ fn reuse_key_of(model_id: &str, config: &Config) -> String {
     )
 }
 
-/// The command an item runs when accepted, carrying its completion id.
-fn accept_command(id: String) -> Command {
-    Command {
-        title: "Accept suggestion".into(),
-        command: feedback::ACCEPT_COMMAND.into(),
-        arguments: Some(vec![serde_json::Value::String(id)]),
-    }
-}
-
 /// The completion id of an item sent back by the client (the accept command's argument).
 fn item_id(item: &serde_json::Value) -> Result<String, String> {
     item["command"]["arguments"][0].as_str().map(str::to_owned).ok_or_else(|| {
@@ -1745,20 +1731,7 @@ impl LanguageServer for Server {
         let Some((text, id)) = self.answer(&uri, position, Trigger::Invoked).await? else {
             return Ok(Some(CompletionResponse::List(CompletionList { is_incomplete: true, items: vec![] })));
         };
-        let label: String = text.trim().lines().next().unwrap_or_default().chars().take(80).collect();
-        let item = CompletionItem {
-            label,
-            kind: Some(CompletionItemKind::TEXT),
-            detail: Some("Wisp suggestion".into()),
-            filter_text: Some(String::new()),
-            insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
-            text_edit: Some(CompletionTextEdit::Edit(TextEdit {
-                range: Range { start: position, end: position },
-                new_text: text,
-            })),
-            command: id.map(accept_command),
-            ..Default::default()
-        };
+        let item = to_proto::completion_item(position, text, id);
         Ok(Some(CompletionResponse::List(CompletionList { is_incomplete: true, items: vec![item] })))
     }
 }

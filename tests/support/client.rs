@@ -25,7 +25,7 @@ pub struct Client {
 impl Client {
     /// Starts `wisp serve` with extra environment variables.
     pub fn spawn(env: &[(&str, &str)]) -> Client {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_wisp"));
+        let mut command = Command::new(crate::wisp_binary());
         command.arg("serve").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         for (key, value) in env {
             command.env(key, value);
@@ -50,11 +50,7 @@ impl Client {
 
     /// `initialize` + `initialized`; returns the initialize result.
     pub fn initialize(&mut self, initialization_options: Value, capabilities: Value) -> Value {
-        self.initialize_at(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
-            initialization_options,
-            capabilities,
-        )
+        self.initialize_at(crate::repo_root().join("tests").as_path(), initialization_options, capabilities)
     }
 
     /// `initialize` + `initialized` with `root` as the workspace folder.

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{first_item, inline_params, Client};
+use wisp_tests::client::{first_item, inline_params, Client};
 
 fn change(uri: &str, version: i32, line: u32, character: u32, text: &str) -> serde_json::Value {
     let at = json!({ "line": line, "character": character });

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 use wisp_engine::registry::{self, Registry};
 
-use crate::support::{first_item, Client};
+use wisp_tests::client::{first_item, Client};
 
 const GOOD_URI: &str = "file:///tmp/good.rs";
 const GOOD_TEXT: &str = "fn main() {\n    let answer = ";

@@ -5,4 +5,3 @@ mod completion;
 mod context;
 mod feedback;
 mod latency;
-mod support;

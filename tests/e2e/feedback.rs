@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{first_item, Client};
+use wisp_tests::client::{first_item, Client};
 
-const DEMO: &str = include_str!("../../../../examples/demo.rs");
+const DEMO: &str = include_str!("../../examples/demo.rs");
 
 /// A fresh folder under the temp dir.
 fn folder(name: &str) -> PathBuf {
@@ -27,7 +27,7 @@ fn end_of_line(text: &str, line: usize) -> (u32, u32) {
 
 /// `wisp <args>` with the database; stdout parsed as JSON when `json`.
 fn wisp(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_wisp")).args(args).output().unwrap();
+    let output = Command::new(wisp_tests::wisp_binary()).args(args).output().unwrap();
     assert!(output.status.success(), "wisp {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
 }

@@ -2,9 +2,9 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{first_item, inline_params, Client};
+use wisp_tests::client::{first_item, inline_params, Client};
 
-const DEMO: &str = include_str!("../../../../examples/demo.rs");
+const DEMO: &str = include_str!("../../examples/demo.rs");
 const DEMO_URI: &str = "file:///work/example/src/main.rs";
 
 /// Line and UTF-16 column just after the last character of line `line` of the demo.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::Client;
+use wisp_tests::client::Client;
 
 /// A fresh workspace folder with `files` (path, text) in it.
 fn workspace(name: &str, files: &[(&str, &str)]) -> PathBuf {

@@ -1,0 +1,165 @@
+//! From Wisp's plain answers to LSP items: the one place that decides what an editor inserts for
+//! a suggestion. The text was made to be inserted at the cursor as it is (the completion
+//! pipeline took off the spaces the user typed, the indentation written again and the code after
+//! the cursor), so every item replaces the empty range at the cursor with it. Positions stay in
+//! the encoding negotiated with the client: the cursor's position is the request's own.
+
+use tower_lsp_server::ls_types::{
+    Command, CompletionItem, CompletionItemKind, CompletionTextEdit, InlineCompletionItem, InsertTextFormat,
+    Position, Range, TextEdit,
+};
+
+use crate::feedback;
+
+/// Characters of a suggestion's first line shown as a completion item's label.
+pub const COMPLETION_LABEL_CHARS: usize = 80;
+
+/// The inline completion item (ghost text) for `text` at the cursor `position`, carrying its
+/// completion id in the accept command when feedback is recorded.
+pub fn inline_item(position: Position, text: String, id: Option<String>) -> InlineCompletionItem {
+    InlineCompletionItem {
+        insert_text: text,
+        filter_text: None,
+        range: Some(Range { start: position, end: position }),
+        command: id.map(accept_command),
+        insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
+    }
+}
+
+/// The `textDocument/completion` item for clients without inline completion: the same text and
+/// range as [`inline_item`], labelled with its first line.
+pub fn completion_item(position: Position, text: String, id: Option<String>) -> CompletionItem {
+    let label: String =
+        text.trim().lines().next().unwrap_or_default().chars().take(COMPLETION_LABEL_CHARS).collect();
+    CompletionItem {
+        label,
+        kind: Some(CompletionItemKind::TEXT),
+        detail: Some("Wisp suggestion".into()),
+        // Shown whatever the word before the cursor is: the suggestion continues the text there.
+        filter_text: Some(String::new()),
+        insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
+        text_edit: Some(CompletionTextEdit::Edit(TextEdit {
+            range: Range { start: position, end: position },
+            new_text: text,
+        })),
+        command: id.map(accept_command),
+        ..Default::default()
+    }
+}
+
+/// The command an item runs when accepted, carrying its completion id.
+pub fn accept_command(id: String) -> Command {
+    Command {
+        title: "Accept suggestion".into(),
+        command: feedback::ACCEPT_COMMAND.into(),
+        arguments: Some(vec![serde_json::Value::String(id)]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every trigger shape, through the whole pipeline (scripted model output → post-processing →
+    //! item), checked by what an editor makes of the item: the line after inserting it.
+
+    use super::*;
+    use crate::completion::{gather, suggest};
+    use crate::config::CompletionConfig;
+    use wisp_engine::{CancelFlag, ScriptedEngine};
+    use wisp_syntax::{Document, LanguageRegistry, PositionEncoding};
+
+    /// The cursor's line after an editor applies the item Wisp answers at `$0` when the model
+    /// writes `generated`, with positions in `encoding`.
+    fn line_after_accept(fixture: &str, generated: &str, encoding: PositionEncoding) -> String {
+        let (before, after) = fixture.split_once("$0").unwrap();
+        let language = LanguageRegistry::builtin().by_language_id("rust");
+        let text = format!("{before}{after}");
+        let document = Document::new(&text, language.clone());
+        let offset = before.len();
+        let gathered = gather(&document, offset, "src/lib.rs", 8);
+        let suggestion = suggest(
+            &ScriptedEngine::new(generated),
+            &gathered,
+            &CompletionConfig::default(),
+            CancelFlag::new(),
+            false,
+            &mut |_| {},
+        )
+        .unwrap();
+        let cursor = document.position(offset, encoding);
+        let item =
+            inline_item(Position { line: cursor.line, character: cursor.character }, suggestion.text, None);
+
+        // What an editor does with the item: replace its range with its text.
+        let range = item.range.unwrap();
+        let to_offset = |position: Position| {
+            document
+                .offset(
+                    wisp_syntax::Position { line: position.line, character: position.character },
+                    encoding,
+                )
+                .unwrap()
+        };
+        let (start, end) = (to_offset(range.start), to_offset(range.end));
+        let accepted = format!("{}{}{}", &text[..start], item.insert_text, &text[end..]);
+        let line = document.position(offset, PositionEncoding::Utf8).line as usize;
+        accepted.lines().nth(line).unwrap().to_owned()
+    }
+
+    #[test]
+    fn issue_10_every_trigger_shape_inserts_what_was_meant() {
+        const BODY: &str = "fn f(counts: &Map) -> usize {\n    let n = 1;\n        $0\n}\n";
+        let cases: &[(&str, &str, &str, &str)] = &[
+            (
+                "after code",
+                "    let total = counts$0\n",
+                ".values().sum();",
+                "    let total = counts.values().sum();",
+            ),
+            ("after a typed space", "    let next = $0\n", " total + 1;\n", "    let next = total + 1;"),
+            (
+                "after indentation, written again",
+                BODY,
+                "        while let Some(_) = lines.next() {",
+                "        while let Some(_) = lines.next() {",
+            ),
+            ("after indentation, with the token's space", BODY, " return n;", "        return n;"),
+            ("after indentation, bare", BODY, "return n;", "        return n;"),
+            ("after indentation, deeper", BODY, "            return n;", "            return n;"),
+            (
+                "mid-word",
+                "    let total: usize = counts.v$0\n",
+                "alues().sum();",
+                "    let total: usize = counts.values().sum();",
+            ),
+            ("before a suffix", "    foo($0)\n", "bar)\nmore", "    foo(bar)"),
+            (
+                "after wide characters",
+                "    let s = \"é😀\"; let t = $0\n",
+                " s.len();",
+                "    let s = \"é😀\"; let t = s.len();",
+            ),
+        ];
+        for encoding in [PositionEncoding::Utf16, PositionEncoding::Utf8] {
+            for (shape, fixture, generated, expected) in cases {
+                assert_eq!(
+                    line_after_accept(fixture, generated, encoding),
+                    *expected,
+                    "{shape} ({encoding:?}): the model wrote {generated:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn items_carry_the_accept_command_only_with_an_id() {
+        let at = Position { line: 3, character: 8 };
+        let item = inline_item(at, "x".into(), Some("c-1".into()));
+        assert_eq!(item.command.unwrap().arguments.unwrap(), vec![serde_json::json!("c-1")]);
+        assert!(inline_item(at, "x".into(), None).command.is_none());
+        let completion = completion_item(at, "  first line\nsecond".into(), None);
+        assert_eq!(completion.label, "first line");
+        let Some(CompletionTextEdit::Edit(edit)) = completion.text_edit else { panic!("no text edit") };
+        assert_eq!(edit.range, Range { start: at, end: at });
+        assert_eq!(edit.new_text, "  first line\nsecond");
+    }
+}
