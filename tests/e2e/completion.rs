@@ -192,3 +192,61 @@ fn exit_while_the_model_is_working_still_ends_cleanly() {
     let status = client.shutdown_and_exit();
     assert_eq!(status.code(), Some(0), "the process must not die under llama.cpp: {status:?}");
 }
+
+#[test]
+fn a_client_with_inline_completion_is_not_offered_the_completion_menu_too() {
+    let mut client = Client::spawn(&[]);
+    let capabilities = json!({ "textDocument": { "inlineCompletion": { "dynamicRegistration": false } } });
+    let result = client.initialize(json!({}), capabilities);
+    assert_eq!(result["capabilities"]["inlineCompletionProvider"], json!(true), "{result}");
+    assert!(result["capabilities"].get("completionProvider").is_none(), "{result}");
+    assert_eq!(client.shutdown_and_exit().code(), Some(0));
+}
+
+/// Indented lines of one of Wisp's own files, each blanked to its indentation and asked for at
+/// the end of it, as a user on a fresh line would.
+const INDENTED_BLANK_LINES: usize = 6;
+
+#[test]
+fn issue_10_suggestions_on_indented_blank_lines_do_not_repeat_the_indentation() {
+    let source =
+        std::fs::read_to_string(wisp_tests::repo_root().join("server/syntax/src/document.rs")).unwrap();
+    let lines: Vec<&str> = source.lines().collect();
+    let indented: Vec<usize> = (0..lines.len())
+        .filter(|&n| {
+            let indent = lines[n].len() - lines[n].trim_start().len();
+            indent >= 8 && !lines[n].trim_start().starts_with("//")
+        })
+        .collect();
+    let step = indented.len() / INDENTED_BLANK_LINES;
+    let mut client = Client::spawn(&[]);
+    client.initialize(
+        json!({ "context": { "index": false }, "completion": { "prompt_tokens": 384, "max_tokens": 24 } }),
+        json!({}),
+    );
+    let mut answered = 0;
+    for (n, &line) in indented.iter().step_by(step).take(INDENTED_BLANK_LINES).enumerate() {
+        let indentation = &lines[line][..lines[line].len() - lines[line].trim_start().len()];
+        let mut blanked = lines.clone();
+        blanked[line] = indentation;
+        let uri = format!("file:///tmp/indented-{n}.rs");
+        client.open(&uri, "rust", &blanked.join("\n"));
+        let response = client.inline_completion(&uri, line as u32, indentation.len() as u32);
+        let Some(item) = first_item(&response) else { continue };
+        answered += 1;
+        let text = item["insertText"].as_str().unwrap();
+        let inserted = format!("{indentation}{}", text.lines().next().unwrap_or_default());
+        let inserted_indent = inserted.len() - inserted.trim_start().len();
+        assert!(
+            !text.starts_with(indentation) && inserted_indent < 2 * indentation.len(),
+            "line {}: {} typed spaces, the item {text:?} makes it {inserted:?}",
+            line + 1,
+            indentation.len()
+        );
+    }
+    assert!(
+        answered >= INDENTED_BLANK_LINES / 2,
+        "only {answered} of {INDENTED_BLANK_LINES} lines were answered"
+    );
+    assert_eq!(client.shutdown_and_exit().code(), Some(0));
+}

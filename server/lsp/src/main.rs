@@ -359,7 +359,13 @@ fn feedback_database(database: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 /// Logs go to stderr, filtered by `WISP_LOG` (e.g. `WISP_LOG=debug`). llama.cpp's own chatter is
 /// kept to warnings unless asked for.
 fn init_logging(serving: bool) {
-    let default = if serving { "info,llama_cpp_2=warn" } else { "warn,llama_cpp_2=error" };
+    // llama.cpp's own messages arrive under the target "llama-cpp-2" (about 140 lines of
+    // metadata per model load); the binding's under "llama_cpp_2".
+    let default = if serving {
+        "info,llama_cpp_2=warn,llama-cpp-2=warn"
+    } else {
+        "warn,llama_cpp_2=error,llama-cpp-2=error"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("WISP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_ansi(false).init();

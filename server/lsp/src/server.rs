@@ -1163,10 +1163,18 @@ impl Server {
         }
     }
 
-    /// `wisp/didDismissCompletion`: `{ id, reason? }` — the user dismissed the suggestion.
+    /// `wisp/didDismissCompletion`: `{ id, reason? }` — the user dismissed the suggestion;
+    /// `reason` is "typed" (or "contradicted"), "superseded", or anything else for explicit.
     async fn did_dismiss_completion(&self, params: serde_json::Value) {
+        // What the client saw: typing that disagreed with the suggestion, or a newer one taking
+        // its place; anything else (Escape, leaving insert mode, moving away) is explicit.
+        let reason = match params["reason"].as_str() {
+            Some("typed" | "contradicted") => wisp_telemetry::DismissReason::Contradicted,
+            Some("superseded") => wisp_telemetry::DismissReason::Superseded,
+            _ => wisp_telemetry::DismissReason::Explicit,
+        };
         let outcome = match params["id"].as_str() {
-            Some(id) => self.state.feedback.dismissed(id, wisp_telemetry::DismissReason::Explicit),
+            Some(id) => self.state.feedback.dismissed(id, reason),
             None => Err("wisp/didDismissCompletion needs the completion id: { \"id\": … }".to_owned()),
         };
         if let Err(why) = outcome {
@@ -1563,6 +1571,11 @@ impl LanguageServer for Server {
             .and_then(|watched| watched.dynamic_registration)
             .unwrap_or(false);
         self.state.client_watches_files.store(watches, Ordering::Relaxed);
+        let client_inline = params
+            .capabilities
+            .text_document
+            .as_ref()
+            .is_some_and(|text_document| text_document.inline_completion.is_some());
 
         #[allow(deprecated)]
         let root = params
@@ -1597,7 +1610,9 @@ impl LanguageServer for Server {
                 ..Default::default()
             })),
             inline_completion_provider: Some(OneOf::Left(true)),
-            completion_provider: Some(CompletionOptions::default()),
+            // A client that shows inline completions would otherwise also put the same suggestion
+            // in its completion menu, running the model twice per keystroke (LSP4IJ asks both).
+            completion_provider: (!client_inline).then(CompletionOptions::default),
             execute_command_provider: Some(ExecuteCommandOptions {
                 commands: vec![feedback::ACCEPT_COMMAND.into()],
                 work_done_progress_options: Default::default(),
@@ -1731,7 +1746,19 @@ impl LanguageServer for Server {
         let Some((text, id)) = self.answer(&uri, position, Trigger::Invoked).await? else {
             return Ok(Some(CompletionResponse::List(CompletionList { is_incomplete: true, items: vec![] })));
         };
-        let item = to_proto::completion_item(position, text, id);
+        let encoding = *self.state.encoding.read().unwrap_or_else(|p| p.into_inner());
+        let line_before_cursor = self
+            .with_document(&uri, |open| {
+                let document = &open.document;
+                let cursor = wisp_syntax::Position { line: position.line, character: position.character };
+                let offset = document.offset(cursor, encoding).ok()?;
+                let line_start =
+                    document.offset_clamped(wisp_syntax::Position { character: 0, ..cursor }, encoding);
+                Some(document.slice(line_start..offset))
+            })
+            .flatten()
+            .unwrap_or_default();
+        let item = to_proto::completion_item(position, &line_before_cursor, encoding, text, id);
         Ok(Some(CompletionResponse::List(CompletionList { is_incomplete: true, items: vec![item] })))
     }
 }

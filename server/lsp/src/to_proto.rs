@@ -9,6 +9,8 @@ use tower_lsp_server::ls_types::{
     Position, Range, TextEdit,
 };
 
+use wisp_syntax::PositionEncoding;
+
 use crate::feedback;
 
 /// Characters of a suggestion's first line shown as a completion item's label.
@@ -26,25 +28,51 @@ pub fn inline_item(position: Position, text: String, id: Option<String>) -> Inli
     }
 }
 
-/// The `textDocument/completion` item for clients without inline completion: the same text and
-/// range as [`inline_item`], labelled with its first line.
-pub fn completion_item(position: Position, text: String, id: Option<String>) -> CompletionItem {
+/// The `textDocument/completion` item for clients without inline completion: the same text as
+/// [`inline_item`], labelled with its first line. Clients keep only the items that match the word
+/// before the cursor (the text from the start of the item's range: eglot's completion-at-point
+/// showed "No match" after `a`), so the item's range starts at that word and its text repeats it.
+pub fn completion_item(
+    position: Position,
+    line_before_cursor: &str,
+    encoding: PositionEncoding,
+    text: String,
+    id: Option<String>,
+) -> CompletionItem {
+    let word = word_before_cursor(line_before_cursor);
+    let word_length = match encoding {
+        PositionEncoding::Utf8 => word.len(),
+        PositionEncoding::Utf16 => word.encode_utf16().count(),
+    };
+    let start =
+        Position { line: position.line, character: position.character.saturating_sub(word_length as u32) };
+    let new_text = format!("{word}{text}");
     let label: String =
-        text.trim().lines().next().unwrap_or_default().chars().take(COMPLETION_LABEL_CHARS).collect();
+        new_text.trim().lines().next().unwrap_or_default().chars().take(COMPLETION_LABEL_CHARS).collect();
     CompletionItem {
         label,
         kind: Some(CompletionItemKind::TEXT),
         detail: Some("Wisp suggestion".into()),
-        // Shown whatever the word before the cursor is: the suggestion continues the text there.
-        filter_text: Some(String::new()),
+        filter_text: Some(new_text.clone()),
         insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
         text_edit: Some(CompletionTextEdit::Edit(TextEdit {
-            range: Range { start: position, end: position },
-            new_text: text,
+            range: Range { start, end: position },
+            new_text,
         })),
         command: id.map(accept_command),
         ..Default::default()
     }
+}
+
+/// The identifier characters that end `line_before_cursor` (the word being typed).
+fn word_before_cursor(line_before_cursor: &str) -> &str {
+    let start = line_before_cursor
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| c.is_alphanumeric() || *c == '_')
+        .last()
+        .map_or(line_before_cursor.len(), |(index, _)| index);
+    &line_before_cursor[start..]
 }
 
 /// The command an item runs when accepted, carrying its completion id.
@@ -65,10 +93,11 @@ mod tests {
     use crate::completion::{gather, suggest};
     use crate::config::CompletionConfig;
     use wisp_engine::{CancelFlag, ScriptedEngine};
-    use wisp_syntax::{Document, LanguageRegistry, PositionEncoding};
+    use wisp_syntax::{Document, LanguageRegistry};
 
     /// The cursor's line after an editor applies the item Wisp answers at `$0` when the model
-    /// writes `generated`, with positions in `encoding`.
+    /// writes `generated`, with positions in `encoding`: from `textDocument/inlineCompletion`,
+    /// then from `textDocument/completion` (the two must agree).
     fn line_after_accept(fixture: &str, generated: &str, encoding: PositionEncoding) -> String {
         let (before, after) = fixture.split_once("$0").unwrap();
         let language = LanguageRegistry::builtin().by_language_id("rust");
@@ -86,23 +115,30 @@ mod tests {
         )
         .unwrap();
         let cursor = document.position(offset, encoding);
-        let item =
-            inline_item(Position { line: cursor.line, character: cursor.character }, suggestion.text, None);
-
-        // What an editor does with the item: replace its range with its text.
-        let range = item.range.unwrap();
-        let to_offset = |position: Position| {
-            document
-                .offset(
-                    wisp_syntax::Position { line: position.line, character: position.character },
-                    encoding,
-                )
-                .unwrap()
-        };
-        let (start, end) = (to_offset(range.start), to_offset(range.end));
-        let accepted = format!("{}{}{}", &text[..start], item.insert_text, &text[end..]);
+        let cursor = Position { line: cursor.line, character: cursor.character };
         let line = document.position(offset, PositionEncoding::Utf8).line as usize;
-        accepted.lines().nth(line).unwrap().to_owned()
+
+        // What an editor does with an item: replace its range with its text.
+        let apply = |range: Range, new_text: &str| {
+            let to_offset = |position: Position| {
+                document
+                    .offset(
+                        wisp_syntax::Position { line: position.line, character: position.character },
+                        encoding,
+                    )
+                    .unwrap()
+            };
+            let (start, end) = (to_offset(range.start), to_offset(range.end));
+            let accepted = format!("{}{new_text}{}", &text[..start], &text[end..]);
+            accepted.lines().nth(line).unwrap().to_owned()
+        };
+        let inline = inline_item(cursor, suggestion.text.clone(), None);
+        let from_inline = apply(inline.range.unwrap(), &inline.insert_text);
+        let line_before_cursor = &before[before.rfind('\n').map_or(0, |newline| newline + 1)..];
+        let completion = completion_item(cursor, line_before_cursor, encoding, suggestion.text, None);
+        let Some(CompletionTextEdit::Edit(edit)) = completion.text_edit else { panic!("no text edit") };
+        assert_eq!(apply(edit.range, &edit.new_text), from_inline, "completion and inline items agree");
+        from_inline
     }
 
     #[test]
@@ -156,10 +192,24 @@ mod tests {
         let item = inline_item(at, "x".into(), Some("c-1".into()));
         assert_eq!(item.command.unwrap().arguments.unwrap(), vec![serde_json::json!("c-1")]);
         assert!(inline_item(at, "x".into(), None).command.is_none());
-        let completion = completion_item(at, "  first line\nsecond".into(), None);
+        let completion =
+            completion_item(at, "        ", PositionEncoding::Utf16, "  first line\nsecond".into(), None);
         assert_eq!(completion.label, "first line");
         let Some(CompletionTextEdit::Edit(edit)) = completion.text_edit else { panic!("no text edit") };
         assert_eq!(edit.range, Range { start: at, end: at });
         assert_eq!(edit.new_text, "  first line\nsecond");
+    }
+
+    #[test]
+    fn completion_items_start_at_the_typed_word_so_clients_keep_them() {
+        let at = Position { line: 0, character: 7 };
+        let item = completion_item(at, "let ñam", PositionEncoding::Utf8, "e = 1;".into(), None);
+        assert_eq!((item.label.as_str(), item.filter_text.as_deref()), ("ñame = 1;", Some("ñame = 1;")));
+        let Some(CompletionTextEdit::Edit(edit)) = item.text_edit else { panic!("no text edit") };
+        assert_eq!(edit.range.start, Position { line: 0, character: 3 }, "ñ is 2 bytes");
+        let item = completion_item(at, "let 😀a", PositionEncoding::Utf16, "b".into(), None);
+        let Some(CompletionTextEdit::Edit(edit)) = item.text_edit else { panic!("no text edit") };
+        assert_eq!(edit.range.start, Position { line: 0, character: 6 }, "only the word, not the emoji");
+        assert_eq!(edit.new_text, "ab");
     }
 }

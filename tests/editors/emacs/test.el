@@ -46,6 +46,37 @@
                 out))))
     (string-join out "\n")))
 
+(defvar wisp-test-captured nil
+  "The last answer eglot received for textDocument/completion.")
+
+(defun wisp-test-complete (what word-length)
+  "Run `completion-at-point' at point and check the buffer then holds exactly the item's text in
+place of its range, which must cover the WORD-LENGTH characters before point.  WHAT names the case.
+Returns (ITEM . SECONDS)."
+  (let* ((cursor (point))
+         (before (buffer-substring-no-properties (point-min) (point-max)))
+         (asked (float-time)))
+    (setq wisp-test-captured nil)
+    (completion-at-point)
+    (let* ((seconds (- (float-time) asked))
+           (item (car (append (plist-get wisp-test-captured :items) nil)))
+           (edit (plist-get item :textEdit))
+           (new-text (plist-get edit :newText))
+           (after (buffer-substring-no-properties (point-min) (point-max)))
+           (start (- cursor word-length))
+           (expected (and new-text
+                          (concat (substring before 0 (1- start)) new-text
+                                  (substring before (1- cursor))))))
+      (wisp-test-log "%s: completion in %.2fs: %S" what seconds new-text)
+      (unless item (error "%s: Wisp answered no completion item: %S" what wisp-test-captured))
+      (unless (and (stringp new-text) (not (string-empty-p (string-trim new-text))))
+        (error "%s: the completion item has no text to insert: %S" what item))
+      (unless (equal after expected)
+        (error "%s: the buffer after completion-at-point is\n%s\nbut the item's text in place of its range gives\n%s"
+               what after expected))
+      (wisp-test-log "%s: inserted exactly the item's text" what)
+      (cons item seconds))))
+
 ;; Debian's elpa-eglot lives under site-lisp/elpa, which -Q leaves out of the package path.
 (add-to-list 'package-directory-list "/usr/share/emacs/site-lisp/elpa")
 (package-initialize)
@@ -55,7 +86,7 @@
       (workspace (file-name-as-directory (wisp-test-env "WISP_WORKSPACE")))
       (result-file (wisp-test-env "WISP_RESULT"))
       (status 1)
-      captured)
+      item seconds new-text)
   (condition-case failure
       (progn
         ;; Emacs 28 has no Rust mode: a minimal one stands in for the rust-mode package, under
@@ -75,7 +106,7 @@
         (advice-add 'jsonrpc-request :filter-return
                     (lambda (response)
                       (when (and (listp response) (plist-member response :items))
-                        (setq captured response))
+                        (setq wisp-test-captured response))
                       response))
 
         (let* ((file (expand-file-name "src/main.rs" workspace))
@@ -113,31 +144,17 @@
                           120)
           (wisp-test-log "status: %s" (plist-get wisp-eglot-status :message))
 
-          ;; The cursor in the body of `mul', after its indentation.
+          ;; The cursor in the body of `mul', after its indentation; then after a typed word
+          ;; (clients drop an item that does not match the word before the cursor).
           (goto-char (point-min))
           (forward-line 7)
           (end-of-line)
-          (let* ((cursor (point))
-                 (before (buffer-substring-no-properties (point-min) (point-max)))
-                 (asked (float-time)))
-            (completion-at-point)
-            (let* ((seconds (- (float-time) asked))
-                   (items (append (plist-get captured :items) nil))
-                   (item (car items))
-                   (edit (plist-get item :textEdit))
-                   (new-text (plist-get edit :newText))
-                   (after (buffer-substring-no-properties (point-min) (point-max)))
-                   (expected (and new-text
-                                  (concat (substring before 0 (1- cursor)) new-text
-                                          (substring before (1- cursor))))))
-              (wisp-test-log "completion in %.2fs: %S" seconds new-text)
-              (unless item (error "Wisp answered no completion item: %S" captured))
-              (unless (and (stringp new-text) (not (string-empty-p (string-trim new-text))))
-                (error "the completion item has no text to insert: %S" item))
-              (unless (equal after expected)
-                (error "the buffer after completion-at-point is\n%s\nbut inserting the item's text gives\n%s"
-                       after expected))
-              (wisp-test-log "inserted exactly the item's text")
+          (let ((first (wisp-test-complete "after indentation" 0)))
+            (end-of-line)
+            (insert "\n    let product = a")
+            (let ((second (wisp-test-complete "after a word" (length "a"))))
+              (setq item (car first) seconds (cdr first) new-text (plist-get (plist-get (car first) :textEdit) :newText))
+              (wisp-test-log "after a word: %S" (plist-get (plist-get (car second) :textEdit) :newText))
               ;; Eglot sends shutdown and exit, then deletes the process without waiting for it.
               (let ((server (eglot-current-server)))
                 (eglot-shutdown server)
