@@ -14,8 +14,8 @@ use serde_json::Value;
 use wisp_context::{CompletionInput, PromptFormat};
 use wisp_engine::{CancelFlag, Engine, GenerateRequest, LlamaEngine, StopRule};
 
-use crate::config::ModelConfig;
-use crate::models;
+use wisp_complete::config::ModelConfig;
+use wisp_complete::models;
 
 pub struct EngineBench {
     pub model: ModelConfig,

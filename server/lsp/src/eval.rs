@@ -25,9 +25,9 @@ use wisp_syntax::index::{index_workspace, WorkspaceIndex};
 use wisp_syntax::tags::FileTags;
 use wisp_syntax::{Document, LanguageRegistry};
 
-use crate::completion;
-use crate::config::{CompletionConfig, ModelConfig};
-use crate::models;
+use wisp_complete::completion;
+use wisp_complete::config::{CompletionConfig, ModelConfig};
+use wisp_complete::models;
 
 /// What `wisp eval` runs.
 pub struct EvalOptions {

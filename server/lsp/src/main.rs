@@ -5,18 +5,12 @@
 #![deny(clippy::print_stdout)]
 
 mod bench;
-mod cache;
-mod completion;
-mod config;
 mod eval;
 mod feedback;
-mod flight;
-mod models;
 mod server;
 mod stats;
 mod to_proto;
 mod transport;
-mod worker;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,7 +23,8 @@ use wisp_engine::registry::{self, Registry};
 use wisp_engine::CancelFlag;
 use wisp_syntax::{Document, LanguageRegistry, Position, PositionEncoding};
 
-use crate::config::{CompletionConfig, ModelConfig};
+use wisp_complete::config::{self, CompletionConfig, ModelConfig};
+use wisp_complete::{completion, models};
 
 #[derive(Parser)]
 #[command(
@@ -420,15 +415,13 @@ fn parse_location(location: &str) -> anyhow::Result<(PathBuf, u32, u32)> {
 fn model_config_for(model: Option<&str>, threads: Option<usize>) -> ModelConfig {
     let mut config = ModelConfig { threads, ..ModelConfig::default() };
     match model {
-        Some(value) if looks_like_path(value) => config.path = Some(PathBuf::from(value)),
+        Some(value) if wisp_complete::models::looks_like_path(value) => {
+            config.path = Some(PathBuf::from(value))
+        }
         Some(id) => config.id = Some(id.to_owned()),
         None => {}
     }
     config
-}
-
-pub(crate) fn looks_like_path(value: &str) -> bool {
-    value.contains('/') || value.ends_with(".gguf") || Path::new(value).is_file()
 }
 
 /// `wisp complete`'s options.

@@ -21,14 +21,14 @@ use wisp_engine::{CancelFlag, Engine, StopReason};
 use wisp_syntax::index::WorkspaceIndex;
 use wisp_syntax::{Document, LanguageRegistry, PositionEncoding};
 
-use crate::cache::{self, SuggestionCache};
-use crate::completion::{self, Gathered};
-use crate::config::{self, CompletionConfig, Config, Layers};
 use crate::feedback::{self, Feedback};
-use crate::flight::{self, Flight, Interest};
-use crate::models;
 use crate::to_proto;
-use crate::worker::{panic_message, InferenceWorker};
+use wisp_complete::cache::{self, SuggestionCache};
+use wisp_complete::completion::{self, Gathered};
+use wisp_complete::config::{self, CompletionConfig, Config, Layers};
+use wisp_complete::flight::{self, Flight, Interest};
+use wisp_complete::models;
+use wisp_complete::worker::{panic_message, InferenceWorker};
 
 /// Documents larger than this are kept in sync but get no suggestions: they are generated or data
 /// files, and a clear refusal beats a slow guess. 8 MiB holds any hand-written source file.

@@ -90,8 +90,8 @@ mod tests {
     //! item), checked by what an editor makes of the item: the line after inserting it.
 
     use super::*;
-    use crate::completion::{gather, suggest};
-    use crate::config::CompletionConfig;
+    use wisp_complete::completion::{gather, suggest};
+    use wisp_complete::config::CompletionConfig;
     use wisp_engine::{CancelFlag, ScriptedEngine};
     use wisp_syntax::{Document, LanguageRegistry};
 

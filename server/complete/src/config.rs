@@ -116,7 +116,7 @@ pub fn apply_variant(config: &mut Config, completion_id: &str) -> Option<String>
     let index = wisp_telemetry::experiment::assign(&shares, completion_id, &config.experiment.salt)?;
     let variant = config.experiment.variants[index].clone();
     if let Some(model) = &variant.model {
-        if crate::looks_like_path(model) {
+        if crate::models::looks_like_path(model) {
             config.model.path = Some(PathBuf::from(model));
             config.model.id = None;
         } else {

@@ -64,3 +64,8 @@ pub fn sha256(config: &ModelConfig) -> Result<String, String> {
     }
     registry::sha256_file(&choice.path).map_err(|error| error.to_string())
 }
+
+/// Whether a `--model` value or a variant's `model` names a file rather than a registry id.
+pub fn looks_like_path(value: &str) -> bool {
+    value.contains('/') || value.ends_with(".gguf") || std::path::Path::new(value).is_file()
+}
