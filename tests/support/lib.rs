@@ -12,7 +12,7 @@ pub fn repo_root() -> &'static Path {
 
 /// The `wisp` binary of this checkout, built (once per test process) if it is missing or stale:
 /// `cargo build --bin wisp` is a no-op when it is up to date. Cargo gives a test binary only its
-/// own package's binaries, and `wisp` lives in `server/lsp`.
+/// own package's binaries, and `wisp` lives in `server/cli`.
 pub fn wisp_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {

@@ -386,6 +386,22 @@ pub fn warm_up(
     engine.generate(&request, &mut |_| std::ops::ControlFlow::Continue(()))
 }
 
+/// Removes sensitive files (`secrets.py`, …) from an index: they never lend their text to another
+/// file's prompt.
+pub fn drop_sensitive_files(
+    index: &mut wisp_syntax::index::WorkspaceIndex,
+    sensitive: &wisp_guard::SensitiveFiles,
+) {
+    let private: Vec<String> = index
+        .files()
+        .filter(|file| sensitive.is_sensitive(std::path::Path::new(&file.path)))
+        .map(|file| file.path.clone())
+        .collect();
+    for path in private {
+        index.remove(&path);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

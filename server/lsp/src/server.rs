@@ -508,7 +508,10 @@ impl Server {
             tracing::error!("indexing {} failed; completions use open documents only", root.display());
             return;
         };
-        drop_sensitive_files(&mut index, &self.state.sensitive.read().unwrap_or_else(|p| p.into_inner()));
+        completion::drop_sensitive_files(
+            &mut index,
+            &self.state.sensitive.read().unwrap_or_else(|p| p.into_inner()),
+        );
         let stats = index.stats();
         {
             // Files opened or saved during the walk are newer in the editor than on disk.
@@ -1224,7 +1227,7 @@ impl Server {
             // Everything recorded before this request counts.
             server.state.feedback.flush(feedback::FLUSH_TIMEOUT);
             let database = database.ok_or("no data directory — set \"telemetry.path\"")?;
-            crate::stats::compute(&database, since.as_deref(), by.as_deref())
+            wisp_telemetry::report::compute(&database, since.as_deref(), by.as_deref())
         })
         .await
         .map_err(|join| error(ErrorCode::InternalError, join.to_string()))?;
@@ -1766,17 +1769,4 @@ impl LanguageServer for Server {
 /// The built-in sensitive file patterns alone (they are constants, checked by the guard's tests).
 fn builtin_sensitive_files() -> wisp_guard::SensitiveFiles {
     wisp_guard::SensitiveFiles::new(&[]).expect("the built-in sensitive file patterns are valid globs")
-}
-
-/// Removes sensitive files (`secrets.py`, …) from an index: they never lend their text to another
-/// file's prompt.
-pub(crate) fn drop_sensitive_files(index: &mut WorkspaceIndex, sensitive: &wisp_guard::SensitiveFiles) {
-    let private: Vec<String> = index
-        .files()
-        .filter(|file| sensitive.is_sensitive(std::path::Path::new(&file.path)))
-        .map(|file| file.path.clone())
-        .collect();
-    for path in private {
-        index.remove(&path);
-    }
 }

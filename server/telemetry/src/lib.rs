@@ -20,6 +20,7 @@ pub mod event;
 pub mod experiment;
 pub mod keys;
 pub mod recorder;
+pub mod report;
 pub mod schema;
 pub mod stats;
 pub mod store;
