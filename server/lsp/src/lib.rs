@@ -7,7 +7,10 @@
 #![deny(clippy::print_stdout)]
 
 mod feedback;
+mod handlers;
+mod scheduling;
 mod server;
+mod state;
 mod to_proto;
 mod transport;
 
