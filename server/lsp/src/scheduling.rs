@@ -16,6 +16,7 @@ use wisp_complete::cache::{self};
 use wisp_complete::completion::{self, Gathered};
 use wisp_complete::config::{CompletionConfig, Config};
 use wisp_complete::flight::{self, Flight, Interest};
+use wisp_complete::worker::JobError;
 
 use crate::server::*;
 use crate::state::*;
@@ -41,6 +42,9 @@ impl Server {
         Ok(suggested.map(|suggested| Suggested { context_ms, offset, ..suggested }))
     }
 
+    /// The pipeline for one gathered cursor, in order: reuse an earlier suggestion (cache), join
+    /// the generation still running for the previous keystroke, supersede older requests and
+    /// debounce, run the model on the worker, then record the result (cache, metrics, anchor).
     pub(crate) async fn suggest_gathered(
         &self,
         uri: &Uri,
@@ -70,36 +74,15 @@ impl Server {
 
         // The user's request comes first: background work yields, and the latest request for a
         // document supersedes the one before it. Dropping this future ($/cancelRequest) cancels
-        // it. A generation still running for the previous keystroke is joined rather than
-        // cancelled when the typed characters agree with it (see `flight`).
+        // it.
         let request = CancelFlag::new();
         let _cancel_on_drop = CancelOnDrop(request.clone());
         if foreground {
             self.cancel_background();
-            let joined = self.supersede(uri, &request, |latest| {
-                if !config.completion.cache {
-                    return None;
-                }
-                let flight = latest.interest.as_ref()?.flight();
-                let typed = flight.typed_since(&reuse_key, &gathered)?;
-                (flight.is_running() && flight.agreement(typed) != flight::Agreement::Diverged)
-                    .then(|| (Interest::new(flight), typed.to_owned()))
-            });
-            if let Some((interest, typed)) = joined {
-                Metrics::add(&metrics.joined, 1);
-                let _release = ReleaseOnDrop(Arc::clone(&interest));
-                self.follow(&interest, &typed, &request).await;
-                interest.release();
-                if request.is_cancelled() {
-                    Metrics::add(&metrics.cancelled, 1);
-                    return Ok(None);
-                }
-                if let Some(text) = interest.flight().rest_after(&typed) {
-                    Metrics::add(&metrics.joined_hits, 1);
-                    Metrics::add(&metrics.suggestions, 1);
-                    self.remember_shown(uri, &gathered, &text);
-                    return Ok(Some(Suggested::reused(text, &model_id, wisp_telemetry::Source::Joined)));
-                }
+            if let Some(joined) = self.join_running(uri, &request, &reuse_key, &gathered, config).await {
+                return Ok(
+                    joined.map(|text| Suggested::reused(text, &model_id, wisp_telemetry::Source::Joined))
+                );
             }
         }
         if trigger == Trigger::Automatic {
@@ -109,30 +92,123 @@ impl Server {
         let flight = Flight::new(&reuse_key, &gathered);
         let interest = Interest::new(&flight);
         let _release = ReleaseOnDrop(Arc::clone(&interest));
+        self.register(uri, &request, &flight, &interest, foreground);
+        if request.is_cancelled() {
+            Metrics::add(&metrics.cancelled, 1);
+            return Ok(None);
+        }
+
+        let queued = std::time::Instant::now();
+        let outcome = self.generate(model_state, &flight, &gathered, config, foreground).await;
+        let waited_ms = queued.elapsed().as_secs_f64() * 1e3;
+        let result = match &outcome {
+            Ok(Ok(Some((suggestion, _, _))))
+                if suggestion.generation.stop_reason != StopReason::Cancelled
+                    && !suggestion.text.is_empty() =>
+            {
+                Some(suggestion.text.clone())
+            }
+            _ => None,
+        };
+        flight.finish(result);
+        if foreground {
+            let mut in_flight = self.in_flight();
+            if in_flight.get(uri).is_some_and(|latest| latest.request.same_as(&request)) {
+                in_flight.remove(uri);
+            }
+        }
+        let finished = match outcome {
+            Ok(Ok(finished)) => finished,
+            Ok(Err(why)) => return Err(error(ErrorCode::ServerError(MODEL_UNAVAILABLE), why)),
+            Err(job_error) => return Err(error(ErrorCode::InternalError, job_error.to_string())),
+        };
+        let Some(generated) = finished else {
+            Metrics::add(&metrics.cancelled, 1);
+            return Ok(None);
+        };
+        let run = Run { gathered: &gathered, request: &request, waited_ms, config, foreground };
+        Ok(self.record(uri, &run, generated))
+    }
+
+    /// Joins the generation still running for the previous keystroke when the characters typed
+    /// since agree with it (see `flight`), and makes `request` the document's latest either way.
+    /// `Some(answer)` when the joined generation decided this request (its rest after the typed
+    /// text, or None when the request was cancelled meanwhile); None when nothing was joined or
+    /// the generation went another way.
+    async fn join_running(
+        &self,
+        uri: &Uri,
+        request: &CancelFlag,
+        reuse_key: &str,
+        gathered: &Gathered,
+        config: &Config,
+    ) -> Option<Option<String>> {
+        let metrics = &self.state.metrics;
+        let joined = self.supersede(uri, request, |latest| {
+            if !config.completion.cache {
+                return None;
+            }
+            let flight = latest.interest.as_ref()?.flight();
+            let typed = flight.typed_since(reuse_key, gathered)?;
+            (flight.is_running() && flight.agreement(typed) != flight::Agreement::Diverged)
+                .then(|| (Interest::new(flight), typed.to_owned()))
+        });
+        let (interest, typed) = joined?;
+        Metrics::add(&metrics.joined, 1);
+        let _release = ReleaseOnDrop(Arc::clone(&interest));
+        self.follow(&interest, &typed, request).await;
+        interest.release();
+        if request.is_cancelled() {
+            Metrics::add(&metrics.cancelled, 1);
+            return Some(None);
+        }
+        let text = interest.flight().rest_after(&typed)?;
+        Metrics::add(&metrics.joined_hits, 1);
+        Metrics::add(&metrics.suggestions, 1);
+        self.remember_shown(uri, gathered, &text);
+        Some(Some(text))
+    }
+
+    /// Makes the new generation findable: by the next keystroke of the same document (to join
+    /// it) when `foreground`, else among the background jobs that any user request cancels. A
+    /// request superseded meanwhile is cancelled here.
+    fn register(
+        &self,
+        uri: &Uri,
+        request: &CancelFlag,
+        flight: &Arc<Flight>,
+        interest: &Arc<Interest>,
+        foreground: bool,
+    ) {
         if foreground {
             let mut in_flight = self.in_flight();
             match in_flight.get_mut(uri) {
-                Some(latest) if latest.request.same_as(&request) => {
-                    latest.interest = Some(Arc::clone(&interest))
+                Some(latest) if latest.request.same_as(request) => {
+                    latest.interest = Some(Arc::clone(interest))
                 }
                 _ => request.cancel(),
             }
         } else {
             self.state.background.lock().unwrap_or_else(|p| p.into_inner()).push(flight.cancel.clone());
         }
-        if request.is_cancelled() {
-            Metrics::add(&metrics.cancelled, 1);
-            return Ok(None);
-        }
+    }
 
+    /// Runs the model for `gathered` on the inference worker, streaming the text into `flight`
+    /// (so that later keystrokes can join it).
+    async fn generate(
+        &self,
+        model_state: Arc<RwLock<ModelState>>,
+        flight: &Arc<Flight>,
+        gathered: &Gathered,
+        config: &Config,
+        foreground: bool,
+    ) -> Result<Result<Option<Generated>, String>, JobError> {
         let busy = Arc::clone(&self.state.busy);
-        let job_flight = Arc::clone(&flight);
+        let job_flight = Arc::clone(flight);
         let settings = config.completion.clone();
         let job_gathered = gathered.clone();
         let keep_prompt = config.telemetry.content;
-        let queued = std::time::Instant::now();
-        let outcome = self
-            .state
+        self.state
             .worker
             .run(move || {
                 let flight = job_flight;
@@ -157,37 +233,18 @@ impl Server {
                 })
                 .map_err(|error| error.to_string())
             })
-            .await;
-        let waited_ms = queued.elapsed().as_secs_f64() * 1e3;
-        let result = match &outcome {
-            Ok(Ok(Some((suggestion, _, _))))
-                if suggestion.generation.stop_reason != StopReason::Cancelled
-                    && !suggestion.text.is_empty() =>
-            {
-                Some(suggestion.text.clone())
-            }
-            _ => None,
-        };
-        flight.finish(result);
+            .await
+    }
 
-        if foreground {
-            let mut in_flight = self.in_flight();
-            if in_flight.get(uri).is_some_and(|latest| latest.request.same_as(&request)) {
-                in_flight.remove(uri);
-            }
-        }
-        let finished = match outcome {
-            Ok(Ok(finished)) => finished,
-            Ok(Err(why)) => return Err(error(ErrorCode::ServerError(MODEL_UNAVAILABLE), why)),
-            Err(job_error) => return Err(error(ErrorCode::InternalError, job_error.to_string())),
-        };
-        let Some((suggestion, model_id, prompt)) = finished else {
-            Metrics::add(&metrics.cancelled, 1);
-            return Ok(None);
-        };
+    /// After a model run: metrics, the typing-latency average, the document's prompt anchor and
+    /// the cache (a finished suggestion answers its own cursor even when its request was
+    /// superseded), then the answer unless the request was cancelled.
+    fn record(&self, uri: &Uri, run: &Run<'_>, generated: Generated) -> Option<Suggested> {
+        let (suggestion, model_id, prompt) = generated;
+        let metrics = &self.state.metrics;
         let generation = &suggestion.generation;
         Metrics::add(&metrics.generations, 1);
-        if foreground && generation.stop_reason != StopReason::Cancelled {
+        if run.foreground && generation.stop_reason != StopReason::Cancelled {
             let mut latency = self.state.model_latency_ms.lock().unwrap_or_else(|p| p.into_inner());
             let run_ms = generation.prompt_ms + generation.decode_ms;
             *latency = *latency * (1.0 - TYPING_AVERAGE_WEIGHT) + run_ms * TYPING_AVERAGE_WEIGHT;
@@ -195,52 +252,51 @@ impl Server {
         Metrics::add(&metrics.prompt_tokens, generation.n_prompt_tokens as u64);
         Metrics::add(&metrics.prompt_tokens_evaluated, generation.n_prompt_evaluated as u64);
         Metrics::add(&metrics.generated_tokens, generation.n_generated as u64);
-        if !foreground {
+        if !run.foreground {
             Metrics::add(&metrics.prefetches, 1);
         }
         if generation.stop_reason == StopReason::Cancelled {
             Metrics::add(&metrics.cancelled, 1);
-            return Ok(None);
+            return None;
         }
-        // A finished suggestion answers its own cursor context even when the request was
-        // superseded: requests that joined it, and later ones, find it in the cache.
+        let gathered = run.gathered;
         self.with_document(uri, |open| open.anchor = Some(suggestion.window_start));
-        if config.completion.cache && !suggestion.text.is_empty() {
+        if run.config.completion.cache && !suggestion.text.is_empty() {
             let mut cache = self.state.cache.lock().unwrap_or_else(|p| p.into_inner());
             // The model that ran (it may have finished loading after this request came in).
             cache.insert(
-                &reuse_key_of(&model_id, config),
+                &reuse_key_of(&model_id, run.config),
                 gathered.document_key,
                 &gathered.prefix,
                 &gathered.suffix,
                 &suggestion.text,
             );
         }
-        if request.is_cancelled() {
+        if run.request.is_cancelled() {
             Metrics::add(&metrics.cancelled, 1);
-            return Ok(None);
+            return None;
         }
         if suggestion.text.is_empty() {
-            return Ok(None);
+            return None;
         }
-        if foreground {
+        if run.foreground {
             Metrics::add(&metrics.suggestions, 1);
-            self.remember_shown(uri, &gathered, &suggestion.text);
+            self.remember_shown(uri, gathered, &suggestion.text);
         }
         let generation = &suggestion.generation;
-        Ok(Some(Suggested {
+        Some(Suggested {
             model_id,
             source: wisp_telemetry::Source::Model,
             prompt_tokens: generation.n_prompt_tokens as u32,
             suggestion_tokens: generation.n_generated as u32,
             prompt_ms: generation.prompt_ms,
             decode_ms: generation.decode_ms,
-            queue_ms: (waited_ms - generation.prompt_ms - generation.decode_ms).max(0.0),
+            queue_ms: (run.waited_ms - generation.prompt_ms - generation.decode_ms).max(0.0),
             prompt,
             context_ms: 0.0,
             offset: gathered.offset,
             text: suggestion.text,
-        }))
+        })
     }
 
     /// Makes `request` the latest for the document, superseding the one before it. `join` sees
@@ -411,6 +467,20 @@ impl Server {
 pub(crate) const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// A suggestion and how it was made (recorded with feedback).
+/// A model run's outcome: the suggestion, the id of the model that made it, and the prompt as
+/// text when `telemetry.content` keeps it.
+type Generated = (completion::Suggestion, String, Option<String>);
+
+/// What a model run was for, as [`Server::record`] needs it.
+struct Run<'r> {
+    gathered: &'r Gathered,
+    request: &'r CancelFlag,
+    /// Milliseconds from queueing the job to its end.
+    waited_ms: f64,
+    config: &'r Config,
+    foreground: bool,
+}
+
 pub(crate) struct Suggested {
     pub(crate) text: String,
     pub(crate) model_id: String,
