@@ -6,6 +6,7 @@
 //! - [`models`]: from settings to a loaded engine.
 //! - [`completion`]: gather the text around a cursor, build the prompt, generate, post-process.
 //! - [`cache`] and [`flight`]: reuse — earlier suggestions, and generations a later keystroke joins.
+//! - [`service`]: which request runs the model, and when (reuse, supersede, debounce, record).
 //! - [`worker`]: the one thread that runs the model.
 
 #![deny(clippy::print_stdout)]
@@ -14,5 +15,7 @@ pub mod cache;
 pub mod completion;
 pub mod config;
 pub mod flight;
+pub mod metrics;
 pub mod models;
+pub mod service;
 pub mod worker;

@@ -18,9 +18,7 @@ use wisp_syntax::{Document, LanguageRegistry, PositionEncoding};
 use crate::feedback::{self, Feedback};
 use crate::handlers::*;
 use crate::state::*;
-use wisp_complete::cache::SuggestionCache;
-use wisp_complete::config::{self, CompletionConfig, Config};
-use wisp_complete::worker::InferenceWorker;
+use wisp_complete::config::{self, Config};
 
 /// JSON-RPC error code (implementation-defined range) for "no model is available".
 pub const MODEL_UNAVAILABLE: i64 = -32001;
@@ -67,7 +65,6 @@ impl Server {
     pub(crate) fn new(client: Client) -> Server {
         let state = State {
             languages: LanguageRegistry::builtin(),
-            worker: InferenceWorker::spawn(),
             documents: Mutex::default(),
             encoding: RwLock::new(PositionEncoding::Utf16),
             root: RwLock::default(),
@@ -75,12 +72,7 @@ impl Server {
             config: RwLock::default(),
             pending_messages: Mutex::default(),
             model: Arc::new(RwLock::new(ModelState::NotLoaded)),
-            in_flight: Mutex::default(),
-            background: Mutex::default(),
-            busy: Arc::default(),
-            model_latency_ms: Mutex::new(0.0),
-            cache: Mutex::new(SuggestionCache::new(CompletionConfig::default().cache_entries)),
-            metrics: Metrics::default(),
+            service: CompletionService::default(),
             index: RwLock::default(),
             recent: Mutex::default(),
             client_progress: Default::default(),
@@ -206,10 +198,7 @@ impl LanguageServer for Server {
 
     async fn shutdown(&self) -> jsonrpc::Result<()> {
         self.state.stopping.store(true, Ordering::Relaxed);
-        for (_, latest) in self.in_flight().drain() {
-            latest.abort();
-        }
-        self.cancel_background();
+        self.state.service.abort_all();
         let server = self.clone();
         let _ =
             tokio::task::spawn_blocking(move || server.state.feedback.flush(feedback::FLUSH_TIMEOUT)).await;
@@ -260,9 +249,7 @@ impl LanguageServer for Server {
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
         self.state.documents.lock().unwrap_or_else(|p| p.into_inner()).remove(&uri);
-        if let Some(latest) = self.in_flight().remove(&uri) {
-            latest.abort();
-        }
+        self.state.service.abort(self.document_key(&uri));
         // Unsaved changes are gone with the editor's buffer: the file on disk is the truth again.
         if let Some(path) = uri.to_file_path() {
             self.reindex_path(&path, false);

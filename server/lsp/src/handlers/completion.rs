@@ -124,8 +124,8 @@ impl Server {
         let index = self.state.index.read().unwrap_or_else(|p| p.into_inner());
         let workspace = wisp_context::Workspace { index: Some(&index), open: &open_chunks, recent: &recent };
         let snippets = completion::context(&open.document, offset, &open.display_path, &workspace, mode);
-        Metrics::add(&self.state.metrics.context_collections, 1);
-        Metrics::add(&self.state.metrics.context_us, started.elapsed().as_micros() as u64);
+        Metrics::add(&self.state.service.metrics.context_collections, 1);
+        Metrics::add(&self.state.service.metrics.context_us, started.elapsed().as_micros() as u64);
         *sticky = Some(StickyContext { mode, scope_key, snippets: snippets.clone() });
         snippets
     }

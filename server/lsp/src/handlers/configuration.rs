@@ -22,7 +22,8 @@ impl Server {
         let model_sha256 = Arc::clone(&self.state.model_sha256);
         let outcome = self
             .state
-            .worker
+            .service
+            .worker()
             .run(move || {
                 let loaded = models::load(&config);
                 *model_sha256.write().unwrap_or_else(|p| p.into_inner()) =
@@ -87,7 +88,8 @@ impl Server {
             let job_state = Arc::clone(&state);
             let loaded = self
                 .state
-                .worker
+                .service
+                .worker()
                 .run(move || {
                     let loaded = match models::load(&config) {
                         Ok(loaded) => ModelState::Ready(loaded.engine),
@@ -130,14 +132,7 @@ impl Server {
             *config = resolved;
             changed
         };
-        {
-            let capacity = self.config().completion.cache_entries;
-            let mut cache = self.state.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if model_changed {
-                cache.clear();
-            }
-            cache.set_capacity(capacity);
-        }
+        self.state.service.configure_cache(self.config().completion.cache_entries, model_changed);
         let config = self.config();
         *self.state.sensitive.write().unwrap_or_else(|p| p.into_inner()) =
             wisp_guard::SensitiveFiles::new(&config.context.sensitive_files)

@@ -9,7 +9,6 @@ use tower_lsp_server::ls_types::*;
 use crate::feedback::{self};
 use wisp_complete::completion::{self};
 
-use crate::scheduling::*;
 use crate::server::*;
 
 impl Server {
@@ -33,7 +32,8 @@ impl Server {
 
     /// `wisp/metrics`: counters since the server started (requests, cache hits, tokens evaluated).
     pub(crate) async fn metrics(&self, _: serde_json::Value) -> jsonrpc::Result<serde_json::Value> {
-        serde_json::to_value(&self.state.metrics).map_err(|e| error(ErrorCode::InternalError, e.to_string()))
+        serde_json::to_value(&self.state.service.metrics)
+            .map_err(|e| error(ErrorCode::InternalError, e.to_string()))
     }
 
     /// `wisp/debugPrompt`: "why did it suggest that?" — the prompt, without running the model.
@@ -51,9 +51,10 @@ impl Server {
         let model_state = Arc::clone(&self.state.model);
         let outcome = self
             .state
-            .worker
+            .service
+            .worker()
             .run(move || {
-                let engine = ready_engine(&model_state)?;
+                let engine = wisp_complete::service::ready_engine(&model_state)?;
                 let (source, _) = completion::healed(&gathered);
                 let built = completion::build_prompt(engine.as_ref(), &source, &settings);
                 let window_start = prefix_start + built.prefix_window_start;

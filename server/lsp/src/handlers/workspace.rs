@@ -71,7 +71,7 @@ impl Server {
                 shared.insert(file);
             }
         }
-        let metrics = &self.state.metrics;
+        let metrics = &self.state.service.metrics;
         metrics.indexed_files.store(stats.n_files as u64, Ordering::Relaxed);
         metrics.indexed_lines.store(stats.n_lines as u64, Ordering::Relaxed);
         metrics.index_ms.store(report.elapsed.as_millis() as u64, Ordering::Relaxed);

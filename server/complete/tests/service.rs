@@ -1,0 +1,97 @@
+//! The completion service driven without a client: the scripted engine for the scheduling logic
+//! (reuse, superseding, typing through), and the real default model for one request end to end.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use wisp_complete::completion::{gather, Gathered};
+use wisp_complete::config::Config;
+use wisp_complete::service::{CompletionService, ModelState, Outcome, Request, Trigger};
+use wisp_engine::{Engine, ScriptedEngine};
+use wisp_syntax::{Document, LanguageRegistry};
+
+/// The cursor at `$0` of a Rust document.
+fn cursor(fixture: &str) -> Gathered {
+    let (before, after) = fixture.split_once("$0").expect("the fixture marks the cursor with $0");
+    let language = LanguageRegistry::builtin().by_language_id("rust");
+    let document = Document::new(&format!("{before}{after}"), language);
+    gather(&document, before.len(), "src/main.rs", 8)
+}
+
+fn ready(engine: impl Engine + 'static) -> Arc<RwLock<ModelState>> {
+    Arc::new(RwLock::new(ModelState::Ready(Arc::new(engine))))
+}
+
+async fn ask(
+    service: &CompletionService,
+    gathered: Gathered,
+    model: &Arc<RwLock<ModelState>>,
+    config: &Config,
+) -> Outcome {
+    let request =
+        Request { gathered, trigger: Trigger::Invoked, config, model: Arc::clone(model), typing: None };
+    service.suggest(request).await.expect("the scripted model answers")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suggestion_is_computed_once_then_reused_and_typed_through() {
+    let service = CompletionService::default();
+    let model = ready(ScriptedEngine::new("total + 1;\n"));
+    let config = Config::default();
+
+    let first = ask(&service, cursor("fn main() {\n    let next = $0\n}\n"), &model, &config).await;
+    let suggested = first.suggested.expect("a suggestion");
+    assert_eq!(suggested.text, "total + 1;");
+    assert_eq!(suggested.source, wisp_telemetry::Source::Model);
+    assert!(first.remember_shown && first.window_start.is_some());
+
+    let again = ask(&service, cursor("fn main() {\n    let next = $0\n}\n"), &model, &config).await;
+    let again = again.suggested.expect("the same suggestion");
+    assert_eq!((again.text.as_str(), again.source), ("total + 1;", wisp_telemetry::Source::Cache));
+
+    let typed = ask(&service, cursor("fn main() {\n    let next = tot$0\n}\n"), &model, &config).await;
+    let typed = typed.suggested.expect("the rest of the suggestion");
+    assert_eq!((typed.text.as_str(), typed.source), ("al + 1;", wisp_telemetry::Source::Cache));
+    let metrics = &service.metrics;
+    let generations = metrics.generations.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(generations, 1, "one model run for three requests");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_request_for_the_document_supersedes_the_one_running() {
+    let service = Arc::new(CompletionService::default());
+    let slow = ScriptedEngine::new("one two three four five six seven eight nine ten\n")
+        .with_delay_per_piece(Duration::from_millis(50));
+    let model = ready(slow);
+    let config = Arc::new(Config::default());
+
+    let first = {
+        let (service, model, config) = (Arc::clone(&service), Arc::clone(&model), Arc::clone(&config));
+        tokio::spawn(
+            async move { ask(&service, cursor("fn a() {\n    let x = $0\n}\n"), &model, &config).await },
+        )
+    };
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    // Another cursor in the same document: the first request's text does not agree with it.
+    let second = ask(&service, cursor("fn a() {\n    let y = $0\n}\n"), &model, &config).await;
+    let first = first.await.expect("the first request's task");
+    assert!(first.suggested.is_none(), "the superseded request answers nothing");
+    assert!(second.suggested.is_some(), "the newer request answers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_default_model_answers_through_the_service() {
+    let loaded = wisp_complete::models::load(&wisp_complete::config::ModelConfig::default())
+        .expect("the default model is needed: run \"wisp models fetch\" (scripts/test does)");
+    let model = Arc::new(RwLock::new(ModelState::Ready(loaded.engine)));
+    let service = CompletionService::default();
+    let mut config = Config::default();
+    config.completion.max_tokens = 16;
+    let fixture = "fn add(a: i32, b: i32) -> i32 {\n    $0\n}\n";
+    let outcome = ask(&service, cursor(fixture), &model, &config).await;
+    let suggested = outcome.suggested.expect("the model suggests something in an empty body");
+    assert!(!suggested.text.trim().is_empty());
+    assert!(suggested.prompt_tokens > 0 && suggested.suggestion_tokens > 0, "{suggested:?}");
+    let again = ask(&service, cursor(fixture), &model, &config).await.suggested.expect("again");
+    assert_eq!((again.text, again.source), (suggested.text, wisp_telemetry::Source::Cache));
+}
