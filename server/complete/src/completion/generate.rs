@@ -1,0 +1,121 @@
+//! Generate: the prompt through the engine, streamed, then post-processed into the text to insert.
+
+use wisp_context::Snippet;
+use wisp_engine::{CancelFlag, Engine, EngineError, GenerateRequest, Generation, Prompt};
+
+use super::{
+    after_typed_blank, build_prompt, healed, skip_blank_lines, without_repeated_indentation, Gathered,
+};
+use crate::config::CompletionConfig;
+
+/// A finished suggestion with what it cost.
+#[derive(Debug, Clone)]
+pub struct Suggestion {
+    /// Text to insert at the cursor; empty when there is nothing worth showing.
+    pub text: String,
+    pub prompt: Prompt,
+    pub generation: Generation,
+    /// Document byte offset where the prompt's prefix window started (the next anchor).
+    pub window_start: usize,
+    /// The snippets the prompt holds, in prompt order.
+    pub snippets: Vec<Snippet>,
+}
+
+/// Builds the prompt and runs the engine. Blocking: call it on the inference worker.
+pub fn suggest(
+    engine: &dyn Engine,
+    gathered: &Gathered,
+    settings: &CompletionConfig,
+    cancel: CancelFlag,
+    background: bool,
+    on_text: &mut dyn FnMut(&str),
+) -> Result<Suggestion, EngineError> {
+    let started = std::time::Instant::now();
+    // Token healing for whitespace: a prompt ending in spaces splits the tokens the model knows
+    // (" .map", "    let") and pushes it off course (a blank line, a stray space). The prompt ends
+    // before the spaces typed on the cursor's line; the model writes them again, and they are
+    // taken off the suggestion.
+    let (prompt_source, blank) = healed(gathered);
+    let built = build_prompt(engine, &prompt_source, settings);
+    let build_ms = started.elapsed().as_secs_f64() * 1e3;
+    let window_start = gathered.prefix_start + built.prefix_window_start;
+    let time_budget =
+        (settings.time_budget_ms > 0).then(|| std::time::Duration::from_millis(settings.time_budget_ms));
+    // With a temperature, the same document and cursor draw the same way: asking again gives the
+    // same suggestion, as with greedy decoding.
+    let sampling_seed = gathered.document_key ^ (gathered.offset as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let request = GenerateRequest {
+        prompt: built.prompt,
+        max_tokens: settings.max_tokens,
+        stop: gathered.stop,
+        cancel,
+        cache_key: gathered.document_key,
+        time_budget,
+        background,
+        sampling: wisp_engine::Sampling {
+            temperature: settings.temperature,
+            top_p: settings.top_p,
+            seed: sampling_seed,
+        },
+    };
+    let mut unhealed = String::new();
+    let mut forwarded = 0;
+    let generation = engine.generate(&request, &mut |piece| {
+        // Pass on the text after the typed spaces once the leading spaces have ended (what is
+        // taken off depends only on them).
+        unhealed.push_str(&piece.text);
+        if !unhealed.trim_start_matches([' ', '\t']).is_empty() {
+            let text = after_typed_blank(&unhealed, blank);
+            if text.len() > forwarded {
+                on_text(&text[forwarded..]);
+                forwarded = text.len();
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    })?;
+    tracing::debug!(
+        "suggestion: prompt built in {build_ms:.1} ms; {} of {} prompt tokens evaluated in {:.1} ms; {} tokens generated ({} from drafts) in {:.1} ms ({:?})",
+        generation.n_prompt_evaluated,
+        generation.n_prompt_tokens,
+        generation.prompt_ms,
+        generation.n_generated,
+        generation.n_draft_accepted,
+        generation.decode_ms,
+        generation.stop_reason,
+    );
+    let surroundings = wisp_guard::Surroundings { line_after_cursor: &gathered.line_after_cursor };
+    let text = after_typed_blank(&generation.text, blank);
+    let line_before_cursor = &gathered.prefix[gathered.prefix.rfind('\n').map_or(0, |newline| newline + 1)..];
+    let text = if line_before_cursor.trim().is_empty() && gathered.line_after_cursor.trim().is_empty() {
+        // On an empty line, blank lines at the start of a suggestion only push the code down.
+        after_typed_blank(skip_blank_lines(&generation.text), blank)
+    } else {
+        text
+    };
+    let text = without_repeated_indentation(text, line_before_cursor);
+    let text = wisp_guard::run(text, &surroundings);
+    let text = if text.trim().is_empty() { String::new() } else { text };
+    Ok(Suggestion { text, prompt: request.prompt, generation, window_start, snippets: built.snippets })
+}
+
+/// Evaluates the prompt for a cursor without generating, so the next real request at or after
+/// it finds the prompt in the KV cache. Blocking: run it on the worker.
+pub fn warm_up(
+    engine: &dyn Engine,
+    gathered: &Gathered,
+    settings: &CompletionConfig,
+    cancel: CancelFlag,
+) -> Result<Generation, EngineError> {
+    let built = build_prompt(engine, gathered, settings);
+    let request = GenerateRequest {
+        prompt: built.prompt,
+        max_tokens: 0,
+        stop: gathered.stop,
+        cancel,
+        cache_key: gathered.document_key,
+        time_budget: None,
+        background: true,
+        sampling: wisp_engine::Sampling::GREEDY,
+    };
+    engine.generate(&request, &mut |_| std::ops::ControlFlow::Continue(()))
+}
