@@ -130,6 +130,8 @@ pub struct Served {
 
 /// Serves `service` over the given client streams (stdin/stdout in production) through the
 /// checking layer. Returns when the service ends (after `exit`) or the client closes its input.
+/// The reading loop, the writer and the shutdown bookkeeping share local state, so they stay in
+/// one function.
 pub async fn serve<S>(
     client_input: impl AsyncRead + Unpin + Send + 'static,
     mut client_output: impl AsyncWrite + Unpin + Send + 'static,

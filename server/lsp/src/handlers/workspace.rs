@@ -14,7 +14,9 @@ use crate::state::*;
 
 impl Server {
     /// Indexes the workspace folder in the background, reporting `$/progress` to clients that
-    /// show it, and then asks the client to report file changes.
+    /// show it, and then asks the client to report file changes. One sequence of protocol steps
+    /// (create the token, begin, report, end, register the watcher) kept together, so that the
+    /// order the client sees is the order written here.
     pub(crate) async fn index_workspace(self) {
         let Some(root) = self.state.root.read().unwrap_or_else(|p| p.into_inner()).clone() else { return };
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<(usize, usize)>();
