@@ -11,7 +11,7 @@
 //! `workspace/didChangeConfiguration`) and `LSPInlineCompletionSupport` (the request it sends).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -336,7 +336,7 @@ impl Session {
         let stderr_pipe = child.stderr.take().unwrap();
         let stdin = child.stdin.take().unwrap();
         let (sender, messages) = mpsc::channel();
-        std::thread::spawn(move || read_messages(stdout, sender));
+        std::thread::spawn(move || wisp_tests::client::read_messages(stdout, sender));
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&stderr);
         std::thread::spawn(move || {
@@ -419,35 +419,6 @@ impl Drop for Session {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn read_messages(stdout: impl Read, sender: mpsc::Sender<Value>) {
-    let mut reader = BufReader::new(stdout);
-    loop {
-        let mut length = None;
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                return;
-            }
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some(value) = header.strip_prefix("Content-Length: ") {
-                length = value.parse::<usize>().ok();
-            }
-        }
-        let Some(length) = length else { return };
-        let mut body = vec![0u8; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let message: Value = serde_json::from_slice(&body).expect("wisp wrote invalid JSON on stdout");
-        if sender.send(message).is_err() {
-            return;
-        }
     }
 }
 

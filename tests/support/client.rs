@@ -221,7 +221,8 @@ pub fn inline_params(uri: &str, line: u32, character: u32) -> Value {
     })
 }
 
-fn read_messages(stdout: impl Read, sender: mpsc::Sender<Value>) {
+/// Reads LSP messages (Content-Length framed JSON) from `stdout` until it closes, sending each on.
+pub fn read_messages(stdout: impl Read, sender: mpsc::Sender<Value>) {
     let mut reader = BufReader::new(stdout);
     loop {
         let mut content_length = None;
