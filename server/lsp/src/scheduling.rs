@@ -11,8 +11,8 @@ use wisp_complete::config::Config;
 use wisp_complete::service::{Outcome, Request, SuggestError, Suggested, Trigger, Typing};
 
 use crate::feedback;
-use crate::server::*;
-use crate::state::*;
+use crate::server::{error, Server, MODEL_UNAVAILABLE};
+use crate::state::Shown;
 
 impl Server {
     /// The suggestion at a position, or None when there is nothing to show (disabled, superseded,

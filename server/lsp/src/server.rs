@@ -16,8 +16,8 @@ use tower_lsp_server::{Client, LanguageServer, LspService};
 use wisp_syntax::{Document, LanguageRegistry, PositionEncoding};
 
 use crate::feedback::{self, Feedback};
-use crate::handlers::*;
-use crate::state::*;
+use crate::handlers::builtin_sensitive_files;
+use crate::state::{CompletionService, ModelState, OpenDocument, State, MAX_PARSED_BYTES};
 use wisp_complete::config::{self, Config};
 
 /// JSON-RPC error code (implementation-defined range) for "no model is available".

@@ -7,15 +7,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use tower_lsp_server::jsonrpc::{self, ErrorCode};
 use tower_lsp_server::ls_types::*;
 
-use crate::feedback::{self};
+use crate::feedback;
+use crate::server::{error, Server};
+use crate::state::{Metrics, OpenDocument, StickyContext, Trigger, MAX_DOCUMENT_BYTES};
 use crate::to_proto;
 use wisp_complete::completion::{self, Gathered};
 use wisp_complete::config::{self, Config};
 use wisp_complete::models;
 use wisp_complete::worker::panic_message;
-
-use crate::server::*;
-use crate::state::*;
 
 impl Server {
     /// Reads what a suggestion at `position` needs, synchronously, under the documents lock.

@@ -5,11 +5,10 @@ use std::sync::{Arc, RwLock};
 
 use tower_lsp_server::ls_types::*;
 
-use wisp_complete::config::{self};
+use crate::server::Server;
+use crate::state::ModelState;
+use wisp_complete::config;
 use wisp_complete::models;
-
-use crate::server::*;
-use crate::state::*;
 
 impl Server {
     /// Loads the configured model on the worker (queued before any later completion job, so

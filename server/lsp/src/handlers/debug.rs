@@ -6,10 +6,9 @@ use serde::{Deserialize, Serialize};
 use tower_lsp_server::jsonrpc::{self, ErrorCode};
 use tower_lsp_server::ls_types::*;
 
-use crate::feedback::{self};
-use wisp_complete::completion::{self};
-
-use crate::server::*;
+use crate::feedback;
+use crate::server::{error, Server, MODEL_UNAVAILABLE};
+use wisp_complete::completion;
 
 impl Server {
     /// `wisp/stats`: the figures of `wisp stats` for the editor. Params (all optional):

@@ -4,9 +4,8 @@
 use tower_lsp_server::jsonrpc::{self, ErrorCode};
 use tower_lsp_server::ls_types::*;
 
-use crate::feedback::{self};
-
-use crate::server::*;
+use crate::feedback;
+use crate::server::{error, Server};
 
 impl Server {
     /// `textDocument/didShowCompletion` (as Copilot's language server): `{ item }`.

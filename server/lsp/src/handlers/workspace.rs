@@ -6,11 +6,10 @@ use std::sync::atomic::Ordering;
 
 use tower_lsp_server::ls_types::*;
 
-use wisp_complete::completion::{self};
+use crate::server::Server;
+use crate::state::{TYPING_AVERAGE_WEIGHT, TYPING_PAUSE_MS};
+use wisp_complete::completion;
 use wisp_complete::worker::panic_message;
-
-use crate::server::*;
-use crate::state::*;
 
 impl Server {
     /// Indexes the workspace folder in the background, reporting `$/progress` to clients that
