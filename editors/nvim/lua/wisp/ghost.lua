@@ -455,26 +455,19 @@ function M.attach(bufnr)
       on_change(bufnr)
     end,
   })
-  api.nvim_create_autocmd('InsertLeave', {
-    group = group,
-    buffer = bufnr,
-    desc = 'Wisp: clear the suggestion',
-    callback = function()
-      stop_timer()
-      cancel_pending()
-      M.dismiss('insertLeave')
-    end,
-  })
-  api.nvim_create_autocmd('BufLeave', {
-    group = group,
-    buffer = bufnr,
-    desc = 'Wisp: clear the suggestion',
-    callback = function()
-      stop_timer()
-      cancel_pending()
-      M.dismiss('bufLeave')
-    end,
-  })
+  -- Leaving insert mode or the buffer drops the suggestion, reporting why.
+  for event, reason in pairs({ InsertLeave = 'insertLeave', BufLeave = 'bufLeave' }) do
+    api.nvim_create_autocmd(event, {
+      group = group,
+      buffer = bufnr,
+      desc = 'Wisp: clear the suggestion',
+      callback = function()
+        stop_timer()
+        cancel_pending()
+        M.dismiss(reason)
+      end,
+    })
+  end
 end
 
 --- Stops the ghost text in `bufnr`.

@@ -259,6 +259,15 @@ function M.status()
   return status.busy and 'wisp: busy' or 'wisp: ready'
 end
 
+-- Starts Wisp in the already loaded buffers of a supported filetype.
+local function start_loaded_buffers()
+  for _, bufnr in ipairs(api.nvim_list_bufs()) do
+    if api.nvim_buf_is_loaded(bufnr) and vim.tbl_contains(M.config.filetypes, vim.bo[bufnr].filetype) then
+      M.start(bufnr)
+    end
+  end
+end
+
 --- Suggestions on again (:WispEnable); starts the client for open buffers.
 function M.enable()
   M.state.enabled = true
@@ -266,11 +275,7 @@ function M.enable()
   if use_native() then
     require('wisp.native').enable(true)
   end
-  for _, bufnr in ipairs(api.nvim_list_bufs()) do
-    if api.nvim_buf_is_loaded(bufnr) and vim.tbl_contains(M.config.filetypes, vim.bo[bufnr].filetype) then
-      M.start(bufnr)
-    end
-  end
+  start_loaded_buffers()
 end
 
 --- Suggestions off (:WispDisable); the server keeps running, so :WispStats still works.
@@ -335,11 +340,7 @@ function M.setup(opts)
   did_setup = true
 
   -- Buffers already open when setup runs.
-  for _, bufnr in ipairs(api.nvim_list_bufs()) do
-    if api.nvim_buf_is_loaded(bufnr) and vim.tbl_contains(M.config.filetypes, vim.bo[bufnr].filetype) then
-      M.start(bufnr)
-    end
-  end
+  start_loaded_buffers()
 end
 
 --- Whether setup() ran.
