@@ -5,10 +5,11 @@
 //! (cache, metrics). Documents are known by their key ([`Gathered::document_key`]); the caller
 //! keeps the documents and applies what an [`Outcome`] says about them.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
 use wisp_engine::{CancelFlag, Engine, Generation, StopReason};
 
 use crate::cache::{self, SuggestionCache};
@@ -103,13 +104,14 @@ pub struct Suggested {
     pub decode_ms: f64,
     /// The prompt as the model saw it, when `telemetry.content` is on.
     pub prompt: Option<String>,
-    /// Byte offset of the cursor.
-    pub offset: usize,
+    /// The document bytes the text replaces; they end at the cursor. Today always the empty
+    /// range at the cursor: the pipeline already took off what the user typed.
+    pub replace: std::ops::Range<usize>,
 }
 
 impl Suggested {
     /// An earlier generation's text answering this request without a model run.
-    fn reused(text: String, model_id: &str, source: wisp_telemetry::Source) -> Suggested {
+    fn reused(text: String, offset: usize, model_id: &str, source: wisp_telemetry::Source) -> Suggested {
         Suggested {
             text,
             model_id: model_id.to_owned(),
@@ -121,7 +123,7 @@ impl Suggested {
             prompt_ms: 0.0,
             decode_ms: 0.0,
             prompt: None,
-            offset: 0,
+            replace: offset..offset,
         }
     }
 }
@@ -129,10 +131,13 @@ impl Suggested {
 /// The service: one per server.
 pub struct CompletionService {
     worker: InferenceWorker,
+    /// One lock for the whole cache: its capacity and eviction order span all documents.
     cache: Mutex<SuggestionCache>,
     pub metrics: Metrics,
-    /// The latest foreground request of each document and the generation it waits on.
-    in_flight: Mutex<HashMap<u64, Latest>>,
+    /// The latest foreground request of each document and the generation it waits on. Sharded:
+    /// requests for different documents do not wait for each other. An entry is never held while
+    /// the map is touched again.
+    in_flight: DashMap<u64, Latest>,
     /// Cancel flags of warm-ups and prefetches: any request of the user's cancels them.
     background: Mutex<Vec<CancelFlag>>,
     /// Model jobs running now.
@@ -147,7 +152,7 @@ impl Default for CompletionService {
             worker: InferenceWorker::spawn(),
             cache: Mutex::new(SuggestionCache::new(CompletionConfig::default().cache_entries)),
             metrics: Metrics::default(),
-            in_flight: Mutex::default(),
+            in_flight: DashMap::default(),
             background: Mutex::default(),
             busy: Arc::default(),
             model_latency_ms: Mutex::new(0.0),
@@ -205,7 +210,8 @@ impl CompletionService {
         let reuse_key = reuse_key_of(&model_id, config);
         if config.completion.cache && !model_id.is_empty() {
             if let Some(text) = self.cached(&reuse_key, &gathered, foreground) {
-                let suggested = Suggested::reused(text, &model_id, wisp_telemetry::Source::Cache);
+                let suggested =
+                    Suggested::reused(text, gathered.offset, &model_id, wisp_telemetry::Source::Cache);
                 return Ok(Outcome { suggested: Some(suggested), remember_shown: true, window_start: None });
             }
         }
@@ -218,8 +224,9 @@ impl CompletionService {
         if foreground {
             self.cancel_background();
             if let Some(joined) = self.join_running(&request, &reuse_key, &gathered, config).await {
-                let suggested =
-                    joined.map(|text| Suggested::reused(text, &model_id, wisp_telemetry::Source::Joined));
+                let suggested = joined.map(|text| {
+                    Suggested::reused(text, gathered.offset, &model_id, wisp_telemetry::Source::Joined)
+                });
                 let remember_shown = suggested.is_some();
                 return Ok(Outcome { suggested, remember_shown, window_start: None });
             }
@@ -251,10 +258,7 @@ impl CompletionService {
         };
         flight.finish(result);
         if foreground {
-            let mut in_flight = self.in_flight();
-            if in_flight.get(&gathered.document_key).is_some_and(|latest| latest.request.same_as(&request)) {
-                in_flight.remove(&gathered.document_key);
-            }
+            self.in_flight.remove_if(&gathered.document_key, |_, latest| latest.request.same_as(&request));
         }
         let finished = match outcome {
             Ok(Ok(finished)) => finished,
@@ -318,9 +322,8 @@ impl CompletionService {
         foreground: bool,
     ) {
         if foreground {
-            let mut in_flight = self.in_flight();
-            match in_flight.get_mut(&document) {
-                Some(latest) if latest.request.same_as(request) => {
+            match self.in_flight.get_mut(&document) {
+                Some(mut latest) if latest.request.same_as(request) => {
                     latest.interest = Some(Arc::clone(interest))
                 }
                 _ => request.cancel(),
@@ -429,7 +432,7 @@ impl CompletionService {
             queue_ms: (run.waited_ms - generation.prompt_ms - generation.decode_ms).max(0.0),
             prompt,
             context_ms: 0.0,
-            offset: gathered.offset,
+            replace: gathered.offset..gathered.offset,
             text: suggestion.text,
         };
         Outcome { suggested: Some(suggested), remember_shown: run.foreground, window_start }
@@ -443,13 +446,23 @@ impl CompletionService {
         request: &CancelFlag,
         join: impl FnOnce(&Latest) -> Option<(Arc<Interest>, T)>,
     ) -> Option<(Arc<Interest>, T)> {
-        let mut in_flight = self.in_flight();
-        let joined = in_flight.get(&document).and_then(join);
-        let latest = Latest {
-            request: request.clone(),
-            interest: joined.as_ref().map(|(interest, _)| Arc::clone(interest)),
+        // The entry stays locked from reading the previous request to inserting this one, so two
+        // keystrokes of one document cannot both take the previous generation.
+        let (joined, previous) = match self.in_flight.entry(document) {
+            Entry::Occupied(mut entry) => {
+                let joined = join(entry.get());
+                let latest = Latest {
+                    request: request.clone(),
+                    interest: joined.as_ref().map(|(interest, _)| Arc::clone(interest)),
+                };
+                (joined, Some(entry.insert(latest)))
+            }
+            Entry::Vacant(entry) => {
+                entry.insert(Latest { request: request.clone(), interest: None });
+                (None, None)
+            }
         };
-        if let Some(previous) = in_flight.insert(document, latest) {
+        if let Some(previous) = previous {
             previous.supersede();
         }
         joined
@@ -559,15 +572,16 @@ impl CompletionService {
 
     /// The client cancelled the document's request in flight, or closed the document.
     pub fn abort(&self, document: u64) {
-        if let Some(latest) = self.in_flight().remove(&document) {
+        if let Some((_, latest)) = self.in_flight.remove(&document) {
             latest.abort();
         }
     }
 
     /// Cancels every request and background job (shutdown, exit).
     pub fn abort_all(&self) {
-        for (_, latest) in self.in_flight().drain() {
-            latest.abort();
+        let documents: Vec<u64> = self.in_flight.iter().map(|entry| *entry.key()).collect();
+        for document in documents {
+            self.abort(document);
         }
         self.cancel_background();
     }
@@ -577,10 +591,6 @@ impl CompletionService {
     pub fn stop(&self, limit: std::time::Duration) -> bool {
         self.abort_all();
         self.worker.stop(limit)
-    }
-
-    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Latest>> {
-        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

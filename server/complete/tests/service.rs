@@ -44,6 +44,8 @@ async fn a_suggestion_is_computed_once_then_reused_and_typed_through() {
     assert_eq!(suggested.text, "total + 1;");
     assert_eq!(suggested.source, wisp_telemetry::Source::Model);
     assert!(first.remember_shown && first.window_start.is_some());
+    let at = "fn main() {\n    let next = ".len();
+    assert_eq!(suggested.replace, at..at, "inserted at the cursor");
 
     let again = ask(&service, cursor("fn main() {\n    let next = $0\n}\n"), &model, &config).await;
     let again = again.suggested.expect("the same suggestion");
@@ -52,6 +54,7 @@ async fn a_suggestion_is_computed_once_then_reused_and_typed_through() {
     let typed = ask(&service, cursor("fn main() {\n    let next = tot$0\n}\n"), &model, &config).await;
     let typed = typed.suggested.expect("the rest of the suggestion");
     assert_eq!((typed.text.as_str(), typed.source), ("al + 1;", wisp_telemetry::Source::Cache));
+    assert_eq!(typed.replace, at + 3..at + 3, "a reused suggestion answers its own cursor");
     let metrics = &service.metrics;
     let generations = metrics.generations.load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(generations, 1, "one model run for three requests");

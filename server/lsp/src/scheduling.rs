@@ -30,9 +30,8 @@ impl Server {
         let started = std::time::Instant::now();
         let gathered = self.gather_with(uri, position, trigger == Trigger::Invoked, config)?;
         let context_ms = started.elapsed().as_secs_f64() * 1e3;
-        let offset = gathered.offset;
         let suggested = self.suggest_gathered(uri, gathered, trigger, config).await?;
-        Ok(suggested.map(|suggested| Suggested { context_ms, offset, ..suggested }))
+        Ok(suggested.map(|suggested| Suggested { context_ms, ..suggested }))
     }
 
     /// Runs the completion service for a gathered cursor of `uri` and applies its outcome to the

@@ -8,6 +8,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 
+use dashmap::DashMap;
+
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::jsonrpc::{self, ErrorCode};
 use tower_lsp_server::ls_types::notification::Notification;
@@ -65,7 +67,7 @@ impl Server {
     pub(crate) fn new(client: Client) -> Server {
         let state = State {
             languages: LanguageRegistry::builtin(),
-            documents: Mutex::default(),
+            documents: DashMap::default(),
             encoding: RwLock::new(PositionEncoding::Utf16),
             root: RwLock::default(),
             layers: Mutex::default(),
@@ -96,7 +98,8 @@ impl Server {
     }
 
     pub(crate) fn with_document<T>(&self, uri: &Uri, f: impl FnOnce(&mut OpenDocument) -> T) -> Option<T> {
-        self.state.documents.lock().unwrap_or_else(|p| p.into_inner()).get_mut(uri).map(f)
+        // `f` must not touch the documents map: the entry's shard is locked while it runs.
+        self.state.documents.get_mut(uri).map(|mut open| f(&mut open))
     }
 }
 
@@ -219,7 +222,7 @@ impl LanguageServer for Server {
         let mut open = OpenDocument::new(document, display_path, binary);
         open.language_id = item.language_id.clone();
         open.private = self.is_private(&item.uri);
-        self.state.documents.lock().unwrap_or_else(|p| p.into_inner()).insert(item.uri.clone(), open);
+        self.state.documents.insert(item.uri.clone(), open);
         let config = self.config();
         if config.completion.prefetch && config.completion.enabled && !binary {
             tokio::spawn(self.clone().warm_up(item.uri));
@@ -248,7 +251,7 @@ impl LanguageServer for Server {
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
-        self.state.documents.lock().unwrap_or_else(|p| p.into_inner()).remove(&uri);
+        self.state.documents.remove(&uri);
         self.state.service.abort(self.document_key(&uri));
         // Unsaved changes are gone with the editor's buffer: the file on disk is the truth again.
         if let Some(path) = uri.to_file_path() {

@@ -1,10 +1,10 @@
 //! What the server keeps between messages: open documents, the model, the settings, requests in
 //! flight, the suggestion cache, counters.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
+use dashmap::DashMap;
 use tower_lsp_server::ls_types::*;
 use wisp_context::RecentEdits;
 use wisp_syntax::index::WorkspaceIndex;
@@ -34,7 +34,10 @@ pub(crate) struct Shown {
 
 pub(crate) struct State {
     pub(crate) languages: LanguageRegistry,
-    pub(crate) documents: Mutex<HashMap<Uri, OpenDocument>>,
+    /// Open documents. Sharded: a keystroke in one document does not wait for a request reading
+    /// another. Never hold an entry while touching the map again (a shard's lock is not
+    /// reentrant): copy out what is needed ([`Document`] clones cheaply) and let go.
+    pub(crate) documents: DashMap<Uri, OpenDocument>,
     pub(crate) encoding: RwLock<PositionEncoding>,
     pub(crate) root: RwLock<Option<PathBuf>>,
     pub(crate) layers: Mutex<Layers>,
@@ -88,7 +91,8 @@ pub(crate) struct OpenDocument {
     /// Running average of the milliseconds between changes while typing.
     pub(crate) typing_interval_ms: f64,
     pub(crate) shown: Option<Shown>,
-    pub(crate) context: Mutex<Option<StickyContext>>,
+    /// Shared so that a request can keep it after letting go of the document's entry.
+    pub(crate) context: Arc<Mutex<Option<StickyContext>>>,
 }
 
 impl OpenDocument {
@@ -104,7 +108,7 @@ impl OpenDocument {
             last_interval_ms: f64::INFINITY,
             typing_interval_ms: TYPING_PAUSE_MS,
             shown: None,
-            context: Mutex::default(),
+            context: Arc::default(),
         }
     }
 }

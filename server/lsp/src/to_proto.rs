@@ -4,9 +4,11 @@
 //! the cursor), so every item replaces the empty range at the cursor with it. Positions stay in
 //! the encoding negotiated with the client: the cursor's position is the request's own.
 
+use std::ops::Range;
+
 use tower_lsp_server::ls_types::{
     Command, CompletionItem, CompletionItemKind, CompletionTextEdit, InlineCompletionItem, InsertTextFormat,
-    Position, Range, TextEdit,
+    Position, Range as LspRange, TextEdit,
 };
 
 use wisp_syntax::PositionEncoding;
@@ -16,37 +18,79 @@ use crate::feedback;
 /// Characters of a suggestion's first line shown as a completion item's label.
 pub const COMPLETION_LABEL_CHARS: usize = 80;
 
-/// The inline completion item (ghost text) for `text` at the cursor `position`, carrying its
-/// completion id in the accept command when feedback is recorded.
-pub fn inline_item(position: Position, text: String, id: Option<String>) -> InlineCompletionItem {
+/// The cursor a suggestion answers: its position as the request gave it (in the negotiated
+/// encoding), its byte offset, and the text of its line before it, which is what converting a byte
+/// range that ends at the cursor needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Cursor<'l> {
+    pub position: Position,
+    pub offset: usize,
+    pub line_before: &'l str,
+    pub encoding: PositionEncoding,
+}
+
+impl Cursor<'_> {
+    /// The position of document byte `start`, at or before the cursor on its line (clamped to
+    /// the line's start).
+    fn position_of(&self, start: usize) -> Position {
+        let between = &self.line_before[self.index_in_line(start)..];
+        let length = match self.encoding {
+            PositionEncoding::Utf8 => between.len(),
+            PositionEncoding::Utf16 => between.encode_utf16().count(),
+        };
+        Position {
+            line: self.position.line,
+            character: self.position.character.saturating_sub(length as u32),
+        }
+    }
+
+    /// Where document byte `offset` (at or before the cursor) falls in `line_before`: clamped to
+    /// the line's start, rounded down to a character boundary.
+    fn index_in_line(&self, offset: usize) -> usize {
+        let back = self.offset.saturating_sub(offset).min(self.line_before.len());
+        let mut index = self.line_before.len() - back;
+        while !self.line_before.is_char_boundary(index) {
+            index -= 1;
+        }
+        index
+    }
+}
+
+/// The inline completion item (ghost text): `text` replaces the document bytes `replace`, which
+/// end at the cursor (today always the empty range at it). It carries its completion id in the
+/// accept command when feedback is recorded.
+pub fn inline_item(
+    cursor: &Cursor<'_>,
+    replace: Range<usize>,
+    text: String,
+    id: Option<String>,
+) -> InlineCompletionItem {
+    debug_assert_eq!(replace.end, cursor.offset, "a suggestion's range ends at its cursor");
     InlineCompletionItem {
         insert_text: text,
         filter_text: None,
-        range: Some(Range { start: position, end: position }),
+        range: Some(LspRange { start: cursor.position_of(replace.start), end: cursor.position }),
         command: id.map(accept_command),
         insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
     }
 }
 
-/// The `textDocument/completion` item for clients without inline completion: the same text as
+/// The `textDocument/completion` item for clients without inline completion: the same edit as
 /// [`inline_item`], labelled with its first line. Clients keep only the items that match the word
 /// before the cursor (the text from the start of the item's range: eglot's completion-at-point
-/// showed "No match" after `a`), so the item's range starts at that word and its text repeats it.
+/// showed "No match" after `a`), so the item's range starts at that word at the latest, and its
+/// text repeats what the range covers.
 pub fn completion_item(
-    position: Position,
-    line_before_cursor: &str,
-    encoding: PositionEncoding,
+    cursor: &Cursor<'_>,
+    replace: Range<usize>,
     text: String,
     id: Option<String>,
 ) -> CompletionItem {
-    let word = word_before_cursor(line_before_cursor);
-    let word_length = match encoding {
-        PositionEncoding::Utf8 => word.len(),
-        PositionEncoding::Utf16 => word.encode_utf16().count(),
-    };
-    let start =
-        Position { line: position.line, character: position.character.saturating_sub(word_length as u32) };
-    let new_text = format!("{word}{text}");
+    debug_assert_eq!(replace.end, cursor.offset, "a suggestion's range ends at its cursor");
+    let word = word_before_cursor(cursor.line_before);
+    let start = replace.start.min(cursor.offset - word.len());
+    let kept = &cursor.line_before[cursor.index_in_line(start)..cursor.index_in_line(replace.start)];
+    let new_text = format!("{kept}{text}");
     let label: String =
         new_text.trim().lines().next().unwrap_or_default().chars().take(COMPLETION_LABEL_CHARS).collect();
     CompletionItem {
@@ -56,7 +100,7 @@ pub fn completion_item(
         filter_text: Some(new_text.clone()),
         insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
         text_edit: Some(CompletionTextEdit::Edit(TextEdit {
-            range: Range { start, end: position },
+            range: LspRange { start: cursor.position_of(start), end: cursor.position },
             new_text,
         })),
         command: id.map(accept_command),
@@ -119,7 +163,7 @@ mod tests {
         let line = document.position(offset, PositionEncoding::Utf8).line as usize;
 
         // What an editor does with an item: replace its range with its text.
-        let apply = |range: Range, new_text: &str| {
+        let apply = |range: LspRange, new_text: &str| {
             let to_offset = |position: Position| {
                 document
                     .offset(
@@ -132,10 +176,11 @@ mod tests {
             let accepted = format!("{}{new_text}{}", &text[..start], &text[end..]);
             accepted.lines().nth(line).unwrap().to_owned()
         };
-        let inline = inline_item(cursor, suggestion.text.clone(), None);
+        let line_before = &before[before.rfind('\n').map_or(0, |newline| newline + 1)..];
+        let cursor = Cursor { position: cursor, offset, line_before, encoding };
+        let inline = inline_item(&cursor, offset..offset, suggestion.text.clone(), None);
         let from_inline = apply(inline.range.unwrap(), &inline.insert_text);
-        let line_before_cursor = &before[before.rfind('\n').map_or(0, |newline| newline + 1)..];
-        let completion = completion_item(cursor, line_before_cursor, encoding, suggestion.text, None);
+        let completion = completion_item(&cursor, offset..offset, suggestion.text, None);
         let Some(CompletionTextEdit::Edit(edit)) = completion.text_edit else { panic!("no text edit") };
         assert_eq!(apply(edit.range, &edit.new_text), from_inline, "completion and inline items agree");
         from_inline
@@ -189,27 +234,51 @@ mod tests {
     #[test]
     fn items_carry_the_accept_command_only_with_an_id() {
         let at = Position { line: 3, character: 8 };
-        let item = inline_item(at, "x".into(), Some("c-1".into()));
+        let cursor =
+            Cursor { position: at, offset: 40, line_before: "        ", encoding: PositionEncoding::Utf16 };
+        let item = inline_item(&cursor, 40..40, "x".into(), Some("c-1".into()));
         assert_eq!(item.command.unwrap().arguments.unwrap(), vec![serde_json::json!("c-1")]);
-        assert!(inline_item(at, "x".into(), None).command.is_none());
-        let completion =
-            completion_item(at, "        ", PositionEncoding::Utf16, "  first line\nsecond".into(), None);
+        assert!(inline_item(&cursor, 40..40, "x".into(), None).command.is_none());
+        let completion = completion_item(&cursor, 40..40, "  first line\nsecond".into(), None);
         assert_eq!(completion.label, "first line");
         let Some(CompletionTextEdit::Edit(edit)) = completion.text_edit else { panic!("no text edit") };
-        assert_eq!(edit.range, Range { start: at, end: at });
+        assert_eq!(edit.range, LspRange { start: at, end: at });
         assert_eq!(edit.new_text, "  first line\nsecond");
     }
 
     #[test]
     fn completion_items_start_at_the_typed_word_so_clients_keep_them() {
         let at = Position { line: 0, character: 7 };
-        let item = completion_item(at, "let ñam", PositionEncoding::Utf8, "e = 1;".into(), None);
+        let cursor =
+            Cursor { position: at, offset: 107, line_before: "let ñam", encoding: PositionEncoding::Utf8 };
+        let item = completion_item(&cursor, 107..107, "e = 1;".into(), None);
         assert_eq!((item.label.as_str(), item.filter_text.as_deref()), ("ñame = 1;", Some("ñame = 1;")));
         let Some(CompletionTextEdit::Edit(edit)) = item.text_edit else { panic!("no text edit") };
         assert_eq!(edit.range.start, Position { line: 0, character: 3 }, "ñ is 2 bytes");
-        let item = completion_item(at, "let 😀a", PositionEncoding::Utf16, "b".into(), None);
+        let cursor =
+            Cursor { position: at, offset: 9, line_before: "let 😀a", encoding: PositionEncoding::Utf16 };
+        let item = completion_item(&cursor, 9..9, "b".into(), None);
         let Some(CompletionTextEdit::Edit(edit)) = item.text_edit else { panic!("no text edit") };
         assert_eq!(edit.range.start, Position { line: 0, character: 6 }, "only the word, not the emoji");
         assert_eq!(edit.new_text, "ab");
+    }
+
+    #[test]
+    fn a_range_before_the_cursor_is_replaced_by_both_items() {
+        // Text that rewrites what was typed (the last typed character "v" here, as token healing
+        // answers): both items replace it, each in its own way.
+        let line_before = "    let t = counts.😀v";
+        let offset = 1000 + line_before.len();
+        for (encoding, v_at) in [(PositionEncoding::Utf16, 21), (PositionEncoding::Utf8, 23)] {
+            let position = Position { line: 4, character: v_at + 1 };
+            let cursor = Cursor { position, offset, line_before, encoding };
+            let inline = inline_item(&cursor, offset - 1..offset, "values()".into(), None);
+            assert_eq!(inline.range.unwrap().start, Position { line: 4, character: v_at }, "{encoding:?}");
+            assert_eq!(inline.insert_text, "values()");
+            let item = completion_item(&cursor, offset - 1..offset, "values()".into(), None);
+            let Some(CompletionTextEdit::Edit(edit)) = item.text_edit else { panic!("no text edit") };
+            assert_eq!(edit.range.start, Position { line: 4, character: v_at }, "the word is the range");
+            assert_eq!(edit.new_text, "values()");
+        }
     }
 }

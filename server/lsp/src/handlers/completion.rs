@@ -1,20 +1,21 @@
 //! `textDocument/inlineCompletion` and `textDocument/completion`: the request converted, the
 //! suggestion gathered and computed, the answer converted back (`to_proto`).
 
-use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
 
 use tower_lsp_server::jsonrpc::{self, ErrorCode};
 use tower_lsp_server::ls_types::*;
 
 use crate::feedback;
 use crate::server::{error, Server};
-use crate::state::{Metrics, OpenDocument, StickyContext, Trigger, MAX_DOCUMENT_BYTES};
+use crate::state::{Metrics, StickyContext, Trigger, MAX_DOCUMENT_BYTES};
 use crate::to_proto;
 use wisp_complete::completion::{self, Gathered};
 use wisp_complete::config::{self, Config};
 use wisp_complete::models;
 use wisp_complete::worker::panic_message;
+use wisp_syntax::PositionEncoding;
 
 impl Server {
     /// Reads what a suggestion at `position` needs, synchronously, under the documents lock.
@@ -36,96 +37,111 @@ impl Server {
     ) -> jsonrpc::Result<Gathered> {
         let encoding = *self.state.encoding.read().unwrap_or_else(|p| p.into_inner());
         let max_lines = config.completion.max_lines;
-        let documents = self.state.documents.lock().unwrap_or_else(|p| p.into_inner());
-        let open = documents.get(uri).ok_or_else(|| {
-            error(
-                ErrorCode::InvalidParams,
-                format!(
-                    "document {} is not open — send textDocument/didOpen before asking for completions",
-                    uri.as_str()
-                ),
-            )
-        })?;
-        if open.binary {
-            return Err(error(
-                ErrorCode::InvalidRequest,
-                format!(
-                    "{} looks binary (it contains NUL bytes); Wisp only completes text files",
-                    uri.as_str()
-                ),
-            ));
-        }
-        if open.document.len_bytes() > MAX_DOCUMENT_BYTES {
-            return Err(error(
-                ErrorCode::InvalidRequest,
-                format!(
-                    "{} is {} MiB; Wisp completes documents up to {} MiB",
-                    uri.as_str(),
-                    open.document.len_bytes() >> 20,
-                    MAX_DOCUMENT_BYTES >> 20
-                ),
-            ));
-        }
-        let position = wisp_syntax::Position { line: position.line, character: position.character };
-        let offset = open.document.offset(position, encoding).map_err(|why| {
-            error(
-                ErrorCode::InvalidParams,
-                format!(
-                    "position {}:{} is not in {}: {why}",
-                    position.line,
-                    position.character,
-                    uri.as_str()
-                ),
-            )
-        })?;
+        // The document's entry is held only while the window is copied out; the snippets are
+        // collected after letting go of it (they read the other documents).
+        let (gathered, source) = {
+            let open = self.state.documents.get(uri).ok_or_else(|| {
+                error(
+                    ErrorCode::InvalidParams,
+                    format!(
+                        "document {} is not open — send textDocument/didOpen before asking for completions",
+                        uri.as_str()
+                    ),
+                )
+            })?;
+            if open.binary {
+                return Err(error(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "{} looks binary (it contains NUL bytes); Wisp only completes text files",
+                        uri.as_str()
+                    ),
+                ));
+            }
+            if open.document.len_bytes() > MAX_DOCUMENT_BYTES {
+                return Err(error(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "{} is {} MiB; Wisp completes documents up to {} MiB",
+                        uri.as_str(),
+                        open.document.len_bytes() >> 20,
+                        MAX_DOCUMENT_BYTES >> 20
+                    ),
+                ));
+            }
+            let position = wisp_syntax::Position { line: position.line, character: position.character };
+            let offset = open.document.offset(position, encoding).map_err(|why| {
+                error(
+                    ErrorCode::InvalidParams,
+                    format!(
+                        "position {}:{} is not in {}: {why}",
+                        position.line,
+                        position.character,
+                        uri.as_str()
+                    ),
+                )
+            })?;
+            let gathered = catch_unwind(AssertUnwindSafe(|| {
+                let mut gathered = completion::gather(&open.document, offset, &open.display_path, max_lines);
+                gathered.anchor = open.anchor;
+                gathered
+            }))
+            .map_err(internal_error)?;
+            let source = ContextSource {
+                document: open.document.clone(),
+                display_path: open.display_path.clone(),
+                sticky: Arc::clone(&open.context),
+            };
+            (gathered, source)
+        };
         let mode = wisp_context::ContextMode::from(config.context.mode);
-        catch_unwind(AssertUnwindSafe(|| {
-            let mut gathered = completion::gather(&open.document, offset, &open.display_path, max_lines);
-            gathered.anchor = open.anchor;
-            gathered.snippets = self.context_for(&documents, uri, offset, mode, refresh_context);
-            gathered
+        let snippets = catch_unwind(AssertUnwindSafe(|| {
+            self.context_for(uri, &source, gathered.offset, mode, refresh_context)
         }))
-        .map_err(|panic| {
-            error(
-                ErrorCode::InternalError,
-                format!("internal error while reading the document: {}", panic_message(&panic)),
-            )
-        })
+        .map_err(internal_error)?;
+        Ok(Gathered { snippets, ..gathered })
     }
 
     /// The snippets for a cursor. They stay the same while the cursor stays in the same scope:
     /// snippets come before the code in the prompt, so changing them costs re-evaluating the
     /// whole window (seconds on a CPU). They are collected afresh when the cursor enters another
     /// scope, and when `refresh` (the user asked for a suggestion).
-    pub(crate) fn context_for(
+    fn context_for(
         &self,
-        documents: &HashMap<Uri, OpenDocument>,
         uri: &Uri,
+        source: &ContextSource,
         offset: usize,
         mode: wisp_context::ContextMode,
         refresh: bool,
     ) -> Vec<wisp_context::Snippet> {
-        let Some(open) = documents.get(uri) else { return Vec::new() };
-        let scope_key = completion::scope_key(&open.document, offset);
-        let mut sticky = open.context.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(previous) = sticky.as_ref() {
+        let scope_key = completion::scope_key(&source.document, offset);
+        if let Some(previous) = source.sticky.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             if !refresh && previous.mode == mode && previous.scope_key == scope_key {
                 return previous.snippets.clone();
             }
         }
         let started = std::time::Instant::now();
-        let others = documents
+        // Copies of the other documents (cheap: ropes and trees are shared), so that no entry of
+        // the map is held while they are searched.
+        let others: Vec<(String, wisp_syntax::Document)> = self
+            .state
+            .documents
             .iter()
-            .filter(|(other, document)| *other != uri && !document.private)
-            .map(|(_, other)| (other.display_path.as_str(), &other.document));
-        let open_chunks = completion::open_chunks(others);
+            .filter(|entry| entry.key() != uri && !entry.private)
+            .take(completion::MAX_OPEN_DOCUMENTS)
+            .map(|entry| (entry.display_path.clone(), entry.document.clone()))
+            .collect();
+        let open_chunks =
+            completion::open_chunks(others.iter().map(|(path, document)| (path.as_str(), document)));
         let recent = self.state.recent.lock().unwrap_or_else(|p| p.into_inner()).chunks();
         let index = self.state.index.read().unwrap_or_else(|p| p.into_inner());
         let workspace = wisp_context::Workspace { index: Some(&index), open: &open_chunks, recent: &recent };
-        let snippets = completion::context(&open.document, offset, &open.display_path, &workspace, mode);
+        let snippets = completion::context(&source.document, offset, &source.display_path, &workspace, mode);
+        drop(index);
         Metrics::add(&self.state.service.metrics.context_collections, 1);
         Metrics::add(&self.state.service.metrics.context_us, started.elapsed().as_micros() as u64);
-        *sticky = Some(StickyContext { mode, scope_key, snippets: snippets.clone() });
+        *source.sticky.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(StickyContext { mode, scope_key, snippets: snippets.clone() });
         snippets
     }
 
@@ -142,7 +158,16 @@ impl Server {
             Trigger::Automatic
         };
         let items = match self.answer(&uri, position, trigger).await? {
-            Some((text, id)) => vec![to_proto::inline_item(position, text, id)],
+            Some(answer) => {
+                let (encoding, line_before) = self.line_before(&uri, position, answer.replace.end);
+                let cursor = to_proto::Cursor {
+                    position,
+                    offset: answer.replace.end,
+                    line_before: &line_before,
+                    encoding,
+                };
+                vec![to_proto::inline_item(&cursor, answer.replace, answer.text, answer.id)]
+            }
             None => vec![],
         };
         Ok(Some(InlineCompletionResponse::List(InlineCompletionList { items })))
@@ -156,7 +181,7 @@ impl Server {
         uri: &Uri,
         position: Position,
         trigger: Trigger,
-    ) -> jsonrpc::Result<Option<(String, Option<String>)>> {
+    ) -> jsonrpc::Result<Option<Answer>> {
         let started = std::time::Instant::now();
         let mut config = self.config();
         let feedback = &self.state.feedback;
@@ -167,7 +192,7 @@ impl Server {
             return Ok(None);
         };
         if !feedback.enabled() {
-            return Ok(Some((suggested.text, None)));
+            return Ok(Some(Answer { text: suggested.text, replace: suggested.replace, id: None }));
         }
         let (language, path) = self
             .with_document(uri, |open| (open.language_id.clone(), open.display_path.clone()))
@@ -204,8 +229,8 @@ impl Server {
             path,
             prompt: suggested.prompt.filter(|_| config.telemetry.content),
         };
-        feedback.issue(&id, uri, suggested.offset, &suggested.text, metadata);
-        Ok(Some((suggested.text, Some(id))))
+        feedback.issue(&id, uri, suggested.replace.start, &suggested.text, metadata);
+        Ok(Some(Answer { text: suggested.text, replace: suggested.replace, id: Some(id) }))
     }
 
     /// `textDocument/completion`, for clients without inline completion: the same suggestion as
@@ -216,22 +241,55 @@ impl Server {
     ) -> jsonrpc::Result<Option<CompletionResponse>> {
         let position = params.text_document_position.position;
         let uri = params.text_document_position.text_document.uri;
-        let Some((text, id)) = self.answer(&uri, position, Trigger::Invoked).await? else {
+        let Some(answer) = self.answer(&uri, position, Trigger::Invoked).await? else {
             return Ok(Some(CompletionResponse::List(CompletionList { is_incomplete: true, items: vec![] })));
         };
+        let (encoding, line_before) = self.line_before(&uri, position, answer.replace.end);
+        let cursor =
+            to_proto::Cursor { position, offset: answer.replace.end, line_before: &line_before, encoding };
+        let item = to_proto::completion_item(&cursor, answer.replace, answer.text, answer.id);
+        Ok(Some(CompletionResponse::List(CompletionList { is_incomplete: true, items: vec![item] })))
+    }
+
+    /// The negotiated encoding and the text of the cursor's line before it, for converting a
+    /// suggestion's byte range. Read after the answer: the range's bytes before the cursor are
+    /// text the user typed, which is still there when the client applies the item.
+    fn line_before(&self, uri: &Uri, position: Position, offset: usize) -> (PositionEncoding, String) {
         let encoding = *self.state.encoding.read().unwrap_or_else(|p| p.into_inner());
-        let line_before_cursor = self
-            .with_document(&uri, |open| {
+        let line_before = self
+            .with_document(uri, |open| {
                 let document = &open.document;
-                let cursor = wisp_syntax::Position { line: position.line, character: position.character };
-                let offset = document.offset(cursor, encoding).ok()?;
-                let line_start =
-                    document.offset_clamped(wisp_syntax::Position { character: 0, ..cursor }, encoding);
-                Some(document.slice(line_start..offset))
+                let line_start = document
+                    .offset_clamped(wisp_syntax::Position { line: position.line, character: 0 }, encoding);
+                (line_start <= offset && offset <= document.len_bytes())
+                    .then(|| document.slice(line_start..offset))
             })
             .flatten()
             .unwrap_or_default();
-        let item = to_proto::completion_item(position, &line_before_cursor, encoding, text, id);
-        Ok(Some(CompletionResponse::List(CompletionList { is_incomplete: true, items: vec![item] })))
+        (encoding, line_before)
     }
+}
+
+/// A suggestion as the editor gets it, before conversion to an item.
+pub(crate) struct Answer {
+    text: String,
+    /// Document bytes the text replaces, ending at the cursor.
+    replace: std::ops::Range<usize>,
+    /// The completion id its feedback is recorded under.
+    id: Option<String>,
+}
+
+/// What collecting snippets for a cursor needs from its document, copied out of the map.
+struct ContextSource {
+    document: wisp_syntax::Document,
+    display_path: String,
+    sticky: Arc<Mutex<Option<StickyContext>>>,
+}
+
+/// A panic while reading a document, as the error the client gets (the server stays up).
+fn internal_error(panic: Box<dyn std::any::Any + Send>) -> jsonrpc::Error {
+    error(
+        ErrorCode::InternalError,
+        format!("internal error while reading the document: {}", panic_message(&panic)),
+    )
 }

@@ -110,16 +110,23 @@ impl Server {
 
     /// Re-indexes an open document from its text (on save).
     pub(crate) fn reindex_open(&self, uri: &Uri) {
-        let documents = self.state.documents.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(open) = documents.get(uri).filter(|open| !open.private) else { return };
-        let Some(language) = open.document.language() else { return };
-        if open.binary || open.document.len_bytes() as u64 > wisp_syntax::index::MAX_INDEXED_FILE_BYTES {
+        let Some((document, binary)) = self
+            .state
+            .documents
+            .get(uri)
+            .filter(|open| !open.private)
+            .map(|open| (open.document.clone(), open.binary))
+        else {
+            return;
+        };
+        let Some(language) = document.language() else { return };
+        if binary || document.len_bytes() as u64 > wisp_syntax::index::MAX_INDEXED_FILE_BYTES {
             return;
         }
         let Some(root) = self.state.root.read().unwrap_or_else(|p| p.into_inner()).clone() else { return };
         let Some(path) = uri.to_file_path() else { return };
         let Some(relative) = wisp_syntax::index::relative_path(&root, &path) else { return };
-        let text = open.document.slice(0..open.document.len_bytes());
+        let text = document.slice(0..document.len_bytes());
         self.state.index.write().unwrap_or_else(|p| p.into_inner()).update(&relative, language, &text);
     }
 
@@ -150,8 +157,7 @@ impl Server {
     pub(crate) fn apply_changes(&self, params: DidChangeTextDocumentParams) -> Option<Position> {
         let encoding = *self.state.encoding.read().unwrap_or_else(|p| p.into_inner());
         let uri = params.text_document.uri;
-        let mut documents = self.state.documents.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(open) = documents.get_mut(&uri) else {
+        let Some(mut open) = self.state.documents.get_mut(&uri) else {
             tracing::warn!("didChange for {} which is not open; ignored", uri.as_str());
             return None;
         };
@@ -202,7 +208,8 @@ impl Server {
                         uri.as_str(),
                         panic_message(&panic)
                     );
-                    documents.remove(&uri);
+                    drop(open);
+                    self.state.documents.remove(&uri);
                     return None;
                 }
             }
