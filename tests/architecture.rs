@@ -9,7 +9,7 @@ use std::path::Path;
 const ALLOWED: &[(&str, &[&str])] = &[
     ("wisp-syntax", &[]),
     ("wisp-engine", &[]),
-    ("wisp-guard", &[]),
+    ("wisp-guard", &["wisp-syntax"]),
     ("wisp-bench", &[]),
     ("wisp-eval", &[]),
     ("wisp-context", &["wisp-syntax", "wisp-engine"]),

@@ -45,7 +45,13 @@ pub struct EvalOptions {
     pub perplexity_files: usize,
     /// Print each task's expected text and completion per mode (to stderr).
     pub show: bool,
+    /// Also report each mode without the filters (`wisp_guard::FILTERS` but the suffix overlap,
+    /// as before they came), from the same generations.
+    pub compare_filters: bool,
 }
+
+/// The name of a mode's twin scored without the filters.
+const UNFILTERED: &str = " unfiltered";
 
 /// What a task must need to be kept (`wisp eval --require`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,14 +286,30 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
     let loaded = models::load(&options.model).map_err(anyhow::Error::msg)?;
     writeln!(out, "model {} on {}", loaded.engine.model().id, loaded.engine.model().device)?;
     let engine = loaded.engine;
-    let modes: Vec<&str> = options.modes.iter().map(|&mode| mode_name(mode)).collect();
+    let modes: Vec<String> = options
+        .modes
+        .iter()
+        .flat_map(|&mode| {
+            let twin = options.compare_filters.then(|| format!("{}{UNFILTERED}", mode_name(mode)));
+            std::iter::once(mode_name(mode).to_owned()).chain(twin)
+        })
+        .collect();
+    let modes: Vec<&str> = modes.iter().map(String::as_str).collect();
+    // A mode's twin without filters, scored from the same generation: (task id, mode) → outcome.
+    let mut twins: HashMap<(String, String), Outcome> = HashMap::new();
+    let mut filter_us: Vec<f64> = Vec::new();
     // The task whose file is masked in the index now: (task id, path, original text).
     let mut current: Option<(String, String, String)> = None;
     // Context gathering (tags + retrieval) per run in `full` mode, the mode that does it all.
     let mut context_ms: Vec<f64> = Vec::new();
     let mut records: HashMap<String, RetrievalRecord> = HashMap::new();
-    let mut run = |task: &Task, mode: &str| -> anyhow::Result<Outcome> {
-        let mode: ContextMode = mode.parse().map_err(anyhow::Error::msg)?;
+    let mut run = |task: &Task, mode_label: &str| -> anyhow::Result<Outcome> {
+        let (base, unfiltered) =
+            mode_label.strip_suffix(UNFILTERED).map_or((mode_label, false), |base| (base, true));
+        if let Some(outcome) = twins.remove(&(task.id.clone(), mode_label.to_owned())) {
+            return Ok(outcome);
+        }
+        let mode: ContextMode = base.parse().map_err(anyhow::Error::msg)?;
         let language = registry.by_path(std::path::Path::new(&task.path));
         let masked = task.text_without_span();
         if current.as_ref().map(|(id, _, _)| id.as_str()) != Some(task.id.as_str()) {
@@ -356,7 +378,40 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
                 suggestion.text
             );
         }
-        Ok(Outcome { completion: suggestion.text, context_tokens, latency: started.elapsed() })
+        let latency = started.elapsed();
+        let around = completion::surroundings(&gathered, &options.completion);
+        let filtering = Instant::now();
+        let _ = wisp_guard::run(&suggestion.unfiltered, &around);
+        filter_us.push(filtering.elapsed().as_secs_f64() * 1e6);
+        let checked = |completion: &str| wisp_eval::Guarded {
+            had_text: !suggestion.unfiltered.trim().is_empty(),
+            cut: false,
+            adds_errors: document.errors_added_by_insert(task.offset, completion).map(|added| added > 0),
+            adds_errors_finished: wisp_guard::filters::syntax::errors_added(completion, &around)
+                .map(|added| added > 0),
+        };
+        let filtered = Outcome {
+            guard: wisp_eval::Guarded {
+                cut: !suggestion.cut_by.is_empty() && !suggestion.text.is_empty(),
+                ..checked(&suggestion.text)
+            },
+            completion: suggestion.text,
+            context_tokens,
+            latency,
+        };
+        if !options.compare_filters {
+            return Ok(filtered);
+        }
+        // As before the filters: only the overlap with the rest of the line was trimmed.
+        let before =
+            wisp_guard::pipeline::run_only(&suggestion.unfiltered, &around, &wisp_guard::FILTERS[..1]).text;
+        let unfiltered_outcome =
+            Outcome { guard: checked(&before), completion: before, context_tokens, latency };
+        let (answer, twin) =
+            if unfiltered { (unfiltered_outcome, filtered) } else { (filtered, unfiltered_outcome) };
+        let twin_mode = if unfiltered { base.to_owned() } else { format!("{base}{UNFILTERED}") };
+        twins.insert((task.id.clone(), twin_mode), twin);
+        Ok(answer)
     };
     let mut last_report = Instant::now();
     let mut progress = |done: usize, total: usize| {
@@ -369,6 +424,18 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
     writeln!(out)?;
     wisp_eval::print_report(&reports, out)?;
     print_retrieval(&records, tasks.len(), &modes, out)?;
+    filter_us.sort_by(f64::total_cmp);
+    let filter_percentile = |p: f64| {
+        let rank = ((p / 100.0) * filter_us.len() as f64).ceil() as usize;
+        filter_us.get(rank.clamp(1, filter_us.len().max(1)) - 1).copied().unwrap_or(0.0)
+    };
+    writeln!(
+        out,
+        "filters (syntax check included): p50 {:.0} µs, p95 {:.0} µs per suggestion over {} runs",
+        filter_percentile(50.0),
+        filter_percentile(95.0),
+        filter_us.len()
+    )?;
     context_ms.sort_by(f64::total_cmp);
     let percentile = |p: f64| {
         let rank = ((p / 100.0) * context_ms.len() as f64).ceil() as usize;

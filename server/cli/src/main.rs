@@ -103,6 +103,9 @@ enum Command {
         /// Print every task's expected text and completion (stderr).
         #[arg(long)]
         show: bool,
+        /// Also score each mode without the suggestion filters, from the same generations.
+        #[arg(long)]
+        compare_filters: bool,
     },
     /// Suggestion feedback recorded on this machine: shown, accepted (rate with a Wilson 95%
     /// interval), partly accepted, kept after 30/120 s, latency.
@@ -274,6 +277,7 @@ fn main() -> ExitCode {
             threads,
             perplexity,
             show,
+            compare_filters,
         }) => {
             let defaults = CompletionConfig::default();
             let completion = CompletionConfig {
@@ -300,6 +304,7 @@ fn main() -> ExitCode {
                 completion,
                 perplexity_files: perplexity,
                 show,
+                compare_filters,
             };
             eval::run(&options, &mut std::io::stdout().lock()).map(|_| ExitCode::SUCCESS)
         }

@@ -179,6 +179,8 @@ mod tests {
         Gathered {
             path: "src/main.rs".into(),
             line_comment: Some("//".into()),
+            stop_patterns: Vec::new(),
+            document: None,
             prefix: prefix.into(),
             suffix: suffix.into(),
             line_after_cursor: String::new(),

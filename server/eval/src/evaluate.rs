@@ -14,6 +14,22 @@ pub struct Outcome {
     pub context_tokens: usize,
     /// From request to completion.
     pub latency: Duration,
+    /// What the filters did and whether the completion breaks its document's syntax.
+    pub guard: Guarded,
+}
+
+/// The filters' part in an [`Outcome`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Guarded {
+    /// The model had text to suggest before the filters ran.
+    pub had_text: bool,
+    /// The filters cut something from it (and something was left).
+    pub cut: bool,
+    /// The completion inserted as it is adds syntax errors to the document (None: no grammar).
+    pub adds_errors: Option<bool>,
+    /// It adds errors even with the brackets it left open closed (an unfinished block is not an
+    /// error then).
+    pub adds_errors_finished: Option<bool>,
 }
 
 /// The figures of one mode over every task.
@@ -38,6 +54,15 @@ pub struct ModeReport {
     pub n_errors: usize,
     /// The first error, prefixed with its task's id.
     pub first_error: Option<String>,
+    /// Shares (0.0 to 1.0) of the tasks where the model had text: cut by the filters, or
+    /// suppressed (nothing left).
+    pub cut: f64,
+    pub suppressed: f64,
+    /// Completions shown in a document with a grammar, and the shares of them that add syntax
+    /// errors as inserted, and with their open brackets closed.
+    pub n_checked: usize,
+    pub adds_errors: f64,
+    pub adds_errors_finished: f64,
 }
 
 /// Runs every task through `run(task, mode)` for each of `modes` and reports each mode.
@@ -81,6 +106,12 @@ struct Tally {
     by_kind: [(usize, usize); MaskKind::ALL.len()],
     n_errors: usize,
     first_error: Option<String>,
+    n_had_text: usize,
+    n_cut: usize,
+    n_suppressed: usize,
+    n_checked: usize,
+    n_adds_errors: usize,
+    n_adds_errors_finished: usize,
 }
 
 impl Tally {
@@ -96,6 +127,12 @@ impl Tally {
             by_kind: [(0, 0); MaskKind::ALL.len()],
             n_errors: 0,
             first_error: None,
+            n_had_text: 0,
+            n_cut: 0,
+            n_suppressed: 0,
+            n_checked: 0,
+            n_adds_errors: 0,
+            n_adds_errors_finished: 0,
         }
     }
 
@@ -104,6 +141,17 @@ impl Tally {
             Ok(outcome) => {
                 self.context_tokens_sum += outcome.context_tokens;
                 self.latencies_ms.push(outcome.latency.as_secs_f64() * 1000.0);
+                let guard = &outcome.guard;
+                self.n_had_text += usize::from(guard.had_text);
+                self.n_cut += usize::from(guard.cut);
+                self.n_suppressed += usize::from(guard.had_text && outcome.completion.is_empty());
+                if let (false, Some(adds), Some(adds_finished)) =
+                    (outcome.completion.is_empty(), guard.adds_errors, guard.adds_errors_finished)
+                {
+                    self.n_checked += 1;
+                    self.n_adds_errors += usize::from(adds);
+                    self.n_adds_errors_finished += usize::from(adds_finished);
+                }
                 outcome.completion
             }
             Err(error) => {
@@ -141,6 +189,11 @@ impl Tally {
             by_kind,
             n_errors: self.n_errors,
             first_error: self.first_error,
+            cut: share(self.n_cut as f64, self.n_had_text),
+            suppressed: share(self.n_suppressed as f64, self.n_had_text),
+            n_checked: self.n_checked,
+            adds_errors: share(self.n_adds_errors as f64, self.n_checked),
+            adds_errors_finished: share(self.n_adds_errors_finished as f64, self.n_checked),
             mode: self.mode,
         }
     }
@@ -167,6 +220,37 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filter_figures_count_what_the_model_had_and_what_was_shown() {
+        let task = |id: &str| Task {
+            id: id.into(),
+            path: "src/a.rs".into(),
+            text: "let x = 1;".into(),
+            offset: 8,
+            expected: "1;".into(),
+            kind: MaskKind::MidLine,
+        };
+        let outcome =
+            |completion: &str, had_text: bool, cut: bool, adds: Option<bool>, finished: Option<bool>| {
+                Ok(Outcome {
+                    completion: completion.into(),
+                    context_tokens: 0,
+                    latency: Duration::from_millis(1),
+                    guard: Guarded { had_text, cut, adds_errors: adds, adds_errors_finished: finished },
+                })
+            };
+        let mut tally = Tally::new("full");
+        tally.add(&task("a"), outcome("1;", true, false, Some(false), Some(false)));
+        tally.add(&task("b"), outcome("1", true, true, Some(true), Some(false)));
+        tally.add(&task("c"), outcome("", true, false, None, None));
+        tally.add(&task("d"), outcome("", false, false, None, None));
+        tally.add(&task("e"), outcome("(", true, false, None, None));
+        let report = tally.report();
+        assert_eq!((report.cut, report.suppressed), (0.25, 0.25), "of the 4 where the model had text");
+        assert_eq!(report.n_checked, 2, "shown, in a document with a grammar");
+        assert_eq!((report.adds_errors, report.adds_errors_finished), (0.5, 0.0));
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

@@ -49,6 +49,27 @@ pub fn print_report(reports: &[ModeReport], out: &mut dyn Write) -> std::io::Res
         writeln!(out)?;
     }
 
+    writeln!(out)?;
+    write!(out, "{:mode_width$}", "filters")?;
+    for header in ["cut", "suppressed", "checked", "+errors", "+err (fin)"] {
+        write!(out, "{header:>VALUE_WIDTH$}")?;
+    }
+    writeln!(out)?;
+    for report in reports {
+        write!(out, "{:mode_width$}", report.mode)?;
+        let values = [
+            percent(report.cut),
+            percent(report.suppressed),
+            report.n_checked.to_string(),
+            percent(report.adds_errors),
+            percent(report.adds_errors_finished),
+        ];
+        for value in values {
+            write!(out, "{value:>VALUE_WIDTH$}")?;
+        }
+        writeln!(out)?;
+    }
+
     let kinds: Vec<(MaskKind, usize)> = reports
         .first()
         .map(|report| report.by_kind.iter().map(|&(kind, n, _)| (kind, n)).collect())

@@ -32,6 +32,7 @@ fn outcome(completion: &str, context_tokens: usize, latency_ms: u64) -> anyhow::
         completion: completion.to_owned(),
         context_tokens,
         latency: Duration::from_millis(latency_ms),
+        guard: Default::default(),
     })
 }
 
@@ -143,6 +144,12 @@ fn the_report_shows_modes_side_by_side_with_ratios_against_the_first() {
         file                  3      66.7%     100.0%      0.796      120.0        150        150          0
         full                  3     100.0%     100.0%      1.000      900.0        240        240          0
         broken                3       0.0%       0.0%      0.000        0.0          0          0          3
+
+        filters             cut suppressed    checked    +errors +err (fin)
+        none               0.0%       0.0%          0       0.0%       0.0%
+        file               0.0%       0.0%          0       0.0%       0.0%
+        full               0.0%       0.0%          0       0.0%       0.0%
+        broken             0.0%       0.0%          0       0.0%       0.0%
 
         EM by kind     line (1)    mid (1)  multi (1)
         none             100.0%       0.0%       0.0%

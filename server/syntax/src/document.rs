@@ -163,6 +163,37 @@ impl Document {
         Ok(())
     }
 
+    /// How many syntax errors (ERROR or MISSING nodes) inserting `text` at byte `offset` adds, in
+    /// the region the insertion changes, against the same region without it: errors elsewhere in
+    /// an already broken document are not counted. `None` without a grammar or tree, or when
+    /// `offset` is not a character boundary.
+    ///
+    /// The document is left as it is: the insertion is parsed incrementally on a copy (the rope
+    /// and the tree are shared until written).
+    pub fn errors_added_by_insert(&self, offset: usize, text: &str) -> Option<usize> {
+        let old_tree = self.tree.as_ref()?;
+        if offset > self.len_bytes() || self.text.char_to_byte(self.text.byte_to_char(offset)) != offset {
+            return None;
+        }
+        let mut copy = self.clone();
+        let at = copy.position(offset, PositionEncoding::Utf8);
+        let change = TextChange::new(Range { start: at, end: at }, text);
+        let edited_old = copy.edit(&change, PositionEncoding::Utf8).ok()??;
+        let new_tree = copy.parse(Some(&edited_old))?;
+        let inserted_end = offset + text.len();
+        let (mut low, mut high) = (offset, inserted_end);
+        for changed in edited_old.changed_ranges(&new_tree) {
+            low = low.min(changed.start_byte);
+            high = high.max(changed.end_byte);
+        }
+        // The same region in the document without the insertion.
+        let to_old =
+            |byte: usize| if byte <= offset { byte } else { byte.saturating_sub(text.len()).max(offset) };
+        let added = count_errors(new_tree.root_node(), low..high);
+        let before = count_errors(old_tree.root_node(), to_old(low)..to_old(high));
+        Some(added.saturating_sub(before))
+    }
+
     /// Applies `change` to the text and takes the tree out, edited to match the new text when the
     /// change has a range; the caller reparses.
     fn edit(&mut self, change: &TextChange, encoding: PositionEncoding) -> Result<Option<Tree>, EditError> {
@@ -234,6 +265,21 @@ impl Document {
         }
         tree
     }
+}
+
+/// ERROR and MISSING nodes of `node`'s tree that touch `range` (a zero-width MISSING node at
+/// either end counts). Only subtrees that hold an error are walked.
+fn count_errors(node: tree_sitter::Node<'_>, range: std::ops::Range<usize>) -> usize {
+    let touches =
+        |node: &tree_sitter::Node<'_>| node.start_byte() <= range.end && node.end_byte() >= range.start;
+    if !node.has_error() || !touches(&node) {
+        return 0;
+    }
+    if node.is_error() || node.is_missing() {
+        return 1;
+    }
+    let mut cursor = node.walk();
+    node.children(&mut cursor).map(|child| count_errors(child, range.clone())).sum()
 }
 
 // Documents are shared between the LSP handlers' threads.
@@ -427,5 +473,40 @@ mod tests {
                 document.tree = document.parse(Some(&tree));
             }
         }
+    }
+
+    /// `fixture` with `$0` at the insertion point: the errors inserting `text` there adds.
+    fn errors_added(language_id: &str, fixture: &str, text: &str) -> Option<usize> {
+        let (before, after) = fixture.split_once("$0").unwrap();
+        let language = crate::LanguageRegistry::builtin().by_language_id(language_id);
+        let document = Document::new(&format!("{before}{after}"), language);
+        document.errors_added_by_insert(before.len(), text)
+    }
+
+    #[test]
+    fn insertions_that_break_the_syntax_around_them_are_counted() {
+        let function = "fn f(a: i32) -> i32 {\n    let b = g($0);\n    b\n}\n";
+        assert_eq!(errors_added("rust", function, "a, 1"), Some(0));
+        assert!(errors_added("rust", function, "a))").unwrap() > 0, "closes what the suffix closes");
+        let blank = "fn f() {\n    $0\n}\n";
+        assert_eq!(errors_added("rust", blank, "let x = 1;\n    x + 1"), Some(0));
+        assert!(errors_added("rust", blank, "if x {\n        y();").unwrap() > 0, "an unclosed block");
+        // Completing what the user has half typed removes an error: nothing is added.
+        assert_eq!(errors_added("rust", "fn f() {\n    let x = $0\n}\n", "1;"), Some(0));
+    }
+
+    #[test]
+    fn a_document_broken_elsewhere_is_not_held_against_the_insertion() {
+        let broken = "fn broken( {\n\nfn f() {\n    $0\n}\n\nfn also_broken() { let = ; }\n";
+        assert_eq!(errors_added("rust", broken, "let x = 1;"), Some(0));
+        assert!(errors_added("rust", broken, "let x = (1;").unwrap() > 0);
+    }
+
+    #[test]
+    fn without_a_grammar_nothing_is_known() {
+        assert_eq!(Document::new("x", None).errors_added_by_insert(0, ")"), None);
+        assert_eq!(errors_added("rust", "fn é$0() {}", "x"), Some(0));
+        let language = crate::LanguageRegistry::builtin().by_language_id("rust");
+        assert_eq!(Document::new("é", language).errors_added_by_insert(1, "x"), None, "inside a character");
     }
 }

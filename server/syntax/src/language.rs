@@ -23,6 +23,9 @@ pub struct Language {
     pub file_extensions: Vec<String>,
     /// The token that starts a line comment, such as `"//"`, if the language has one.
     pub line_comment: Option<String>,
+    /// Line starts that begin a new top-level item (`fn `, `def `): a suggestion stops before a
+    /// later line that starts with one at column 0.
+    pub stop_patterns: Vec<String>,
     /// The key of the tree-sitter grammar in [`GRAMMARS`].
     grammar_name: String,
     grammar: tree_sitter::Language,
@@ -61,6 +64,7 @@ impl Language {
             language_ids: config.language_ids,
             file_extensions: config.file_extensions,
             line_comment: config.line_comment,
+            stop_patterns: config.stop_patterns,
             grammar_name: config.grammar,
             grammar,
             tags_query: None,
@@ -118,6 +122,8 @@ struct LanguageConfig {
     file_extensions: Vec<String>,
     #[serde(default)]
     line_comment: Option<String>,
+    #[serde(default)]
+    stop_patterns: Vec<String>,
 }
 
 /// Makes one of the tree-sitter grammars linked into the binary.

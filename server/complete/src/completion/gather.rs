@@ -7,11 +7,13 @@ use wisp_syntax::{Document, Position, PositionEncoding};
 
 /// What the prompt is built from, copied out of the document so the document lock is not held
 /// while the model runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Gathered {
     /// Path shown to the model (workspace-relative when possible).
     pub path: String,
     pub line_comment: Option<String>,
+    /// Line starts that begin a new top-level item in the language (see `wisp_guard`'s filters).
+    pub stop_patterns: Vec<String>,
     /// At most [`MAX_PREFIX_BYTES`] before the cursor, cut at a character boundary.
     pub prefix: String,
     /// At most [`MAX_SUFFIX_BYTES`] after the cursor.
@@ -29,6 +31,9 @@ pub struct Gathered {
     pub anchor: Option<usize>,
     /// Context beyond the window, best first (see [`context`]).
     pub snippets: Vec<Snippet>,
+    /// The document as it was, when its language has a syntax tree: the syntax check inserts the
+    /// suggestion into it. A copy shares the rope and the tree, so this costs no copy of the text.
+    pub document: Option<Document>,
 }
 
 /// Collects what a suggestion at byte `offset` needs. Cost is bounded by the window sizes, not by
@@ -45,6 +50,7 @@ pub fn gather(document: &Document, offset: usize, path: &str, max_lines: usize) 
     Gathered {
         path: path.to_owned(),
         line_comment: document.language().and_then(|language| language.line_comment.clone()),
+        stop_patterns: document.language().map(|language| language.stop_patterns.clone()).unwrap_or_default(),
         prefix: document.slice(prefix_start..offset),
         suffix: document.slice(offset..suffix_end),
         stop: stop_rule(&line_before_cursor, &line_after_cursor, max_lines),
@@ -54,6 +60,7 @@ pub fn gather(document: &Document, offset: usize, path: &str, max_lines: usize) 
         document_key: document_key(path),
         anchor: None,
         snippets: Vec::new(),
+        document: document.tree().is_some().then(|| document.clone()),
     }
 }
 

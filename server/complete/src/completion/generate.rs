@@ -13,6 +13,11 @@ use crate::config::CompletionConfig;
 pub struct Suggestion {
     /// Text to insert at the cursor; empty when there is nothing worth showing.
     pub text: String,
+    /// The text before the filters (`wisp_guard::FILTERS`), after the cursor's own
+    /// post-processing (typed spaces, indentation): what the model meant to insert.
+    pub unfiltered: String,
+    /// The filters that cut something from it, in order.
+    pub cut_by: Vec<&'static str>,
     pub prompt: Prompt,
     pub generation: Generation,
     /// Document byte offset where the prompt's prefix window started (the next anchor).
@@ -83,7 +88,6 @@ pub fn suggest(
         generation.decode_ms,
         generation.stop_reason,
     );
-    let surroundings = wisp_guard::Surroundings { line_after_cursor: &gathered.line_after_cursor };
     let text = after_typed_blank(&generation.text, blank);
     let line_before_cursor = &gathered.prefix[gathered.prefix.rfind('\n').map_or(0, |newline| newline + 1)..];
     let text = if line_before_cursor.trim().is_empty() && gathered.line_after_cursor.trim().is_empty() {
@@ -92,10 +96,29 @@ pub fn suggest(
     } else {
         text
     };
-    let text = without_repeated_indentation(text, line_before_cursor);
-    let text = wisp_guard::run(text, &surroundings);
-    let text = if text.trim().is_empty() { String::new() } else { text };
-    Ok(Suggestion { text, prompt: request.prompt, generation, window_start, snippets: built.snippets })
+    let unfiltered = without_repeated_indentation(text, line_before_cursor).to_owned();
+    let filtered = wisp_guard::run(&unfiltered, &surroundings(gathered, settings));
+    Ok(Suggestion {
+        text: filtered.text,
+        unfiltered,
+        cut_by: filtered.cut_by,
+        prompt: request.prompt,
+        generation,
+        window_start,
+        snippets: built.snippets,
+    })
+}
+
+/// What the filters see around the cursor of `gathered`.
+pub fn surroundings<'g>(gathered: &'g Gathered, settings: &CompletionConfig) -> wisp_guard::Surroundings<'g> {
+    wisp_guard::Surroundings {
+        prefix: &gathered.prefix,
+        suffix: &gathered.suffix,
+        line_comment: gathered.line_comment.as_deref(),
+        stop_patterns: &gathered.stop_patterns,
+        max_lines: settings.max_lines,
+        syntax: gathered.document.as_ref().map(|document| (document, gathered.offset)),
+    }
 }
 
 /// Evaluates the prompt for a cursor without generating, so the next real request at or after
