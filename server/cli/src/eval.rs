@@ -398,6 +398,7 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
             completion: suggestion.text,
             context_tokens,
             latency,
+            confidence: suggestion.confidence.map(|confidence| confidence.mean),
         };
         if !options.compare_filters {
             return Ok(filtered);
@@ -405,8 +406,13 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
         // As before the filters: only the overlap with the rest of the line was trimmed.
         let before =
             wisp_guard::pipeline::run_only(&suggestion.unfiltered, &around, &wisp_guard::FILTERS[..1]).text;
-        let unfiltered_outcome =
-            Outcome { guard: checked(&before), completion: before, context_tokens, latency };
+        let unfiltered_outcome = Outcome {
+            guard: checked(&before),
+            completion: before,
+            context_tokens,
+            latency,
+            ..filtered.clone()
+        };
         let (answer, twin) =
             if unfiltered { (unfiltered_outcome, filtered) } else { (filtered, unfiltered_outcome) };
         let twin_mode = if unfiltered { base.to_owned() } else { format!("{base}{UNFILTERED}") };

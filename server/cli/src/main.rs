@@ -114,7 +114,8 @@ enum Command {
         #[arg(long, default_value = "all")]
         since: String,
         /// Group by model, language, variant (with each variant's difference from the default
-        /// and its significance) or trigger.
+        /// and its significance), trigger, or confidence (deciles of the model's confidence,
+        /// least sure first).
         #[arg(long)]
         by: Option<String>,
         /// Print JSON instead of a table.

@@ -299,7 +299,14 @@ pub struct CompletionConfig {
     /// With a temperature: sample only among the most likely tokens whose probabilities add up
     /// to this share (nucleus sampling).
     pub top_p: f32,
+    /// Suggestions the model was less sure of than this are not shown: the geometric mean of
+    /// their tokens' probabilities, 0 to 1. 0 shows every suggestion.
+    pub min_confidence: f32,
 }
+
+/// The default `completion.min_confidence`: see the closing note of issue 12 for the deciles it
+/// was chosen from.
+pub const DEFAULT_MIN_CONFIDENCE: f32 = 0.0;
 
 impl Default for CompletionConfig {
     fn default() -> CompletionConfig {
@@ -315,6 +322,7 @@ impl Default for CompletionConfig {
             prefetch: true,
             temperature: 0.0,
             top_p: 1.0,
+            min_confidence: DEFAULT_MIN_CONFIDENCE,
         }
     }
 }
@@ -399,6 +407,12 @@ impl Config {
                     "temperature must be 0 to {MAX_TEMPERATURE} and top_p above 0 and at most 1 (got {temperature} and {top_p}) — 0 and 1 mean greedy decoding"
                 ));
             }
+        }
+        if !(0.0..=1.0).contains(&self.completion.min_confidence) {
+            return Err(format!(
+                "\"completion.min_confidence\" must be 0 to 1 (got {}) — it is a probability; 0 shows every suggestion",
+                self.completion.min_confidence
+            ));
         }
         if self.telemetry.content && !self.telemetry.events {
             return Err(

@@ -104,6 +104,9 @@ pub struct Suggested {
     pub decode_ms: f64,
     /// The prompt as the model saw it, when `telemetry.content` is on.
     pub prompt: Option<String>,
+    /// How sure the model was of the text (the geometric mean of its tokens' probabilities, 0
+    /// to 1); None when it was reused (cache, joined generation).
+    pub confidence: Option<f32>,
     /// The document bytes the text replaces; they end at the cursor. Today always the empty
     /// range at the cursor: the pipeline already took off what the user typed.
     pub replace: std::ops::Range<usize>,
@@ -123,6 +126,7 @@ impl Suggested {
             prompt_ms: 0.0,
             decode_ms: 0.0,
             prompt: None,
+            confidence: None,
             replace: offset..offset,
         }
     }
@@ -433,6 +437,7 @@ impl CompletionService {
             prompt,
             context_ms: 0.0,
             replace: gathered.offset..gathered.offset,
+            confidence: suggestion.confidence.map(|confidence| confidence.mean),
             text: suggestion.text,
         };
         Outcome { suggested: Some(suggested), remember_shown: run.foreground, window_start }

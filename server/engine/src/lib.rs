@@ -258,6 +258,21 @@ pub struct Generation {
     pub decode_ms: f64,
     /// Mean natural-log probability of the generated tokens (0 when none).
     pub mean_logprob: f32,
+    /// The log-probability of each piece of the generated text, in order: spans of the text
+    /// before the stop rule's cut (`text` is a prefix of it).
+    pub token_scores: Vec<TokenScore>,
+}
+
+/// The log-probability of the tokens behind one piece of the generated text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenScore {
+    /// Byte offset in the generated text where the piece ends (it starts where the one before
+    /// it ends).
+    pub end: usize,
+    /// Sum of the natural-log probabilities of its tokens.
+    pub logprob: f32,
+    /// Tokens behind the piece (more than one when a character spans tokens).
+    pub tokens: u32,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -25,7 +25,7 @@ use llama_cpp_2::LlamaBackendDeviceType;
 
 use crate::{
     Engine, EngineError, FimTokens, GenerateRequest, Generation, ModelInfo, Piece, PromptPart, Sampling,
-    SpecialToken, SplitMode, StopReason, Stopper, TextScore,
+    SpecialToken, SplitMode, StopReason, Stopper, TextScore, TokenScore,
 };
 
 /// Prompt tokens evaluated per `llama_decode` call. Between chunks the cancel flag is checked, so
@@ -482,6 +482,9 @@ fn generate_in(
     let mut stopper = Stopper::new(request.stop);
     let mut pending_bytes: Vec<u8> = Vec::new();
     let mut pending_logprob = 0.0f32;
+    let mut pending_tokens = 0u32;
+    let mut token_scores = Vec::new();
+    let mut emitted_bytes = 0usize;
     let mut logprob_sum = 0.0f32;
     let mut n_generated = 0usize;
     let mut n_draft_accepted = 0usize;
@@ -511,10 +514,18 @@ fn generate_in(
         n_generated += 1;
         logprob_sum += logprob;
         pending_logprob += logprob;
+        pending_tokens += 1;
         pending_bytes.extend(vocab.token_to_piece(token, false, None));
         if let Some(text) = take_utf8(&mut pending_bytes) {
+            emitted_bytes += text.len();
+            token_scores.push(TokenScore {
+                end: emitted_bytes,
+                logprob: pending_logprob,
+                tokens: pending_tokens,
+            });
             let piece = Piece { text, logprob: pending_logprob };
             pending_logprob = 0.0;
+            pending_tokens = 0;
             if stopper.push(&piece.text).is_break() {
                 stop_reason = Some(if over_budget { StopReason::TimeBudget } else { StopReason::StopRule });
             }
@@ -590,6 +601,7 @@ fn generate_in(
         prompt_ms,
         decode_ms,
         mean_logprob: if n_generated == 0 { 0.0 } else { logprob_sum / n_generated as f32 },
+        token_scores,
     })
 }
 

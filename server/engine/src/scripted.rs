@@ -8,7 +8,9 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::{Engine, EngineError, GenerateRequest, Generation, ModelInfo, Piece, StopReason, Stopper};
+use crate::{
+    Engine, EngineError, GenerateRequest, Generation, ModelInfo, Piece, StopReason, Stopper, TokenScore,
+};
 
 #[derive(Debug)]
 pub struct ScriptedEngine {
@@ -16,6 +18,8 @@ pub struct ScriptedEngine {
     reply: String,
     /// Time spent per generated piece, to exercise cancellation.
     delay_per_piece: Duration,
+    /// The log-probability of every piece.
+    logprob: f32,
 }
 
 impl ScriptedEngine {
@@ -29,7 +33,13 @@ impl ScriptedEngine {
             fim_suffix_first: false,
             device: "scripted".into(),
         };
-        ScriptedEngine { info, reply: reply.into(), delay_per_piece: Duration::ZERO }
+        ScriptedEngine { info, reply: reply.into(), delay_per_piece: Duration::ZERO, logprob: -0.1 }
+    }
+
+    /// Every piece gets the natural-log probability `logprob` (-0.1 by default: a sure model).
+    pub fn with_logprob(mut self, logprob: f32) -> ScriptedEngine {
+        self.logprob = logprob;
+        self
     }
 
     pub fn with_delay_per_piece(mut self, delay: Duration) -> ScriptedEngine {
@@ -56,6 +66,8 @@ impl Engine for ScriptedEngine {
         let mut stopper = Stopper::new(request.stop);
         let mut stop_reason = StopReason::EndOfGeneration;
         let mut n_generated = 0;
+        let mut token_scores = Vec::new();
+        let mut emitted_bytes = 0;
         for word in self.reply.split_inclusive(char::is_whitespace) {
             if request.cancel.is_cancelled() {
                 stop_reason = StopReason::Cancelled;
@@ -67,7 +79,9 @@ impl Engine for ScriptedEngine {
             }
             std::thread::sleep(self.delay_per_piece);
             n_generated += 1;
-            let piece = Piece { text: word.to_owned(), logprob: -0.1 };
+            let piece = Piece { text: word.to_owned(), logprob: self.logprob };
+            emitted_bytes += word.len();
+            token_scores.push(TokenScore { end: emitted_bytes, logprob: self.logprob, tokens: 1 });
             if stopper.push(word).is_break() {
                 stop_reason = StopReason::StopRule;
                 break;
@@ -88,7 +102,8 @@ impl Engine for ScriptedEngine {
             n_draft_accepted: 0,
             prompt_ms: 0.0,
             decode_ms: 0.0,
-            mean_logprob: -0.1,
+            mean_logprob: self.logprob,
+            token_scores,
         })
     }
 }

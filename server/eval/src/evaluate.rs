@@ -16,6 +16,9 @@ pub struct Outcome {
     pub latency: Duration,
     /// What the filters did and whether the completion breaks its document's syntax.
     pub guard: Guarded,
+    /// How sure the model was of the completion (the geometric mean of its tokens'
+    /// probabilities), when it wrote one.
+    pub confidence: Option<f32>,
 }
 
 /// The filters' part in an [`Outcome`].
@@ -63,6 +66,9 @@ pub struct ModeReport {
     pub n_checked: usize,
     pub adds_errors: f64,
     pub adds_errors_finished: f64,
+    /// Exact match per decile of confidence, least sure first, over the completions that have
+    /// one: (lowest and highest confidence in the decile, completions, exact-match share).
+    pub by_confidence: Vec<(f32, f32, usize, f64)>,
 }
 
 /// Runs every task through `run(task, mode)` for each of `modes` and reports each mode.
@@ -112,6 +118,8 @@ struct Tally {
     n_checked: usize,
     n_adds_errors: usize,
     n_adds_errors_finished: usize,
+    /// (confidence, exact match) of each completion with a confidence.
+    scored: Vec<(f32, bool)>,
 }
 
 impl Tally {
@@ -133,12 +141,15 @@ impl Tally {
             n_checked: 0,
             n_adds_errors: 0,
             n_adds_errors_finished: 0,
+            scored: Vec::new(),
         }
     }
 
     fn add(&mut self, task: &Task, outcome: anyhow::Result<Outcome>) {
+        let mut confidence = None;
         let completion = match outcome {
             Ok(outcome) => {
+                confidence = outcome.confidence.filter(|_| !outcome.completion.is_empty());
                 self.context_tokens_sum += outcome.context_tokens;
                 self.latencies_ms.push(outcome.latency.as_secs_f64() * 1000.0);
                 let guard = &outcome.guard;
@@ -161,6 +172,9 @@ impl Tally {
             }
         };
         let score = score(&task.expected, &completion);
+        if let Some(confidence) = confidence {
+            self.scored.push((confidence, score.exact_match));
+        }
         self.n += 1;
         self.n_exact += usize::from(score.exact_match);
         self.n_first_line_exact += usize::from(score.first_line_exact);
@@ -172,6 +186,15 @@ impl Tally {
 
     fn report(mut self) -> ModeReport {
         self.latencies_ms.sort_by(f64::total_cmp);
+        self.scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let n_scored = self.scored.len();
+        let by_confidence = (0..10)
+            .filter_map(|decile| {
+                let group = &self.scored[decile * n_scored / 10..(decile + 1) * n_scored / 10];
+                let exact = group.iter().filter(|(_, exact)| *exact).count();
+                Some((group.first()?.0, group.last()?.0, group.len(), share(exact as f64, group.len())))
+            })
+            .collect();
         let by_kind = MaskKind::ALL
             .iter()
             .zip(self.by_kind)
@@ -194,6 +217,7 @@ impl Tally {
             n_checked: self.n_checked,
             adds_errors: share(self.n_adds_errors as f64, self.n_checked),
             adds_errors_finished: share(self.n_adds_errors_finished as f64, self.n_checked),
+            by_confidence,
             mode: self.mode,
         }
     }
@@ -238,6 +262,7 @@ mod tests {
                     context_tokens: 0,
                     latency: Duration::from_millis(1),
                     guard: Guarded { had_text, cut, adds_errors: adds, adds_errors_finished: finished },
+                    confidence: None,
                 })
             };
         let mut tally = Tally::new("full");
@@ -250,6 +275,36 @@ mod tests {
         assert_eq!((report.cut, report.suppressed), (0.25, 0.25), "of the 4 where the model had text");
         assert_eq!(report.n_checked, 2, "shown, in a document with a grammar");
         assert_eq!((report.adds_errors, report.adds_errors_finished), (0.5, 0.0));
+    }
+
+    #[test]
+    fn exact_match_per_confidence_decile() {
+        let task = Task {
+            id: "t".into(),
+            path: "src/a.rs".into(),
+            text: "let x = 1;".into(),
+            offset: 8,
+            expected: "1;".into(),
+            kind: MaskKind::MidLine,
+        };
+        let mut tally = Tally::new("full");
+        for i in 0..20 {
+            let completion = if i >= 10 { "1;" } else { "2;" };
+            tally.add(
+                &task,
+                Ok(Outcome {
+                    completion: completion.into(),
+                    context_tokens: 0,
+                    latency: Duration::from_millis(1),
+                    guard: Guarded::default(),
+                    confidence: Some(i as f32 / 20.0),
+                }),
+            );
+        }
+        let deciles = tally.report().by_confidence;
+        assert_eq!(deciles.len(), 10);
+        assert_eq!(deciles[0], (0.0, 0.05, 2, 0.0));
+        assert_eq!(deciles[9], (0.9, 0.95, 2, 1.0));
     }
 
     #[test]

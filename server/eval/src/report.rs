@@ -93,6 +93,19 @@ pub fn print_report(reports: &[ModeReport], out: &mut dyn Write) -> std::io::Res
         }
     }
 
+    for report in reports.iter().filter(|report| !report.by_confidence.is_empty()) {
+        writeln!(out)?;
+        writeln!(out, "EM by confidence decile ({}), least sure first:", report.mode)?;
+        for (index, (low, high, n, exact_match)) in report.by_confidence.iter().enumerate() {
+            writeln!(
+                out,
+                "  d{:02} {low:.2}–{high:.2}  {n:>4} completions  EM {}",
+                index + 1,
+                percent(*exact_match)
+            )?;
+        }
+    }
+
     if let [baseline, others @ ..] = reports {
         if !others.is_empty() {
             writeln!(out)?;

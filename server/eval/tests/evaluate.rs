@@ -33,6 +33,7 @@ fn outcome(completion: &str, context_tokens: usize, latency_ms: u64) -> anyhow::
         context_tokens,
         latency: Duration::from_millis(latency_ms),
         guard: Default::default(),
+        confidence: None,
     })
 }
 

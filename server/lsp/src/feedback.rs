@@ -92,6 +92,8 @@ pub struct Metadata {
     pub latency: Latency,
     pub prompt_tokens: u32,
     pub suggestion_tokens: u32,
+    /// How sure the model was of the suggestion (0 to 1), when it made it just now.
+    pub confidence: Option<f32>,
     /// Workspace-relative path.
     pub path: String,
     /// The prompt, when content is to be kept.
@@ -190,6 +192,7 @@ impl Feedback {
             model_id: metadata.model_id,
             model_sha256: metadata.model_sha256,
             adapter_id: None,
+            confidence: metadata.confidence,
             variant: metadata.variant,
             trigger: metadata.trigger,
             source: metadata.source,
@@ -412,6 +415,7 @@ mod tests {
             latency: Latency::default(),
             prompt_tokens: 10,
             suggestion_tokens: 3,
+            confidence: Some(0.5),
             path: "src/lib.rs".into(),
             prompt: None,
         }

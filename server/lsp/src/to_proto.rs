@@ -63,14 +63,14 @@ pub fn inline_item(
     cursor: &Cursor<'_>,
     replace: Range<usize>,
     text: String,
-    id: Option<String>,
+    tracking: Tracking,
 ) -> InlineCompletionItem {
     debug_assert_eq!(replace.end, cursor.offset, "a suggestion's range ends at its cursor");
     InlineCompletionItem {
         insert_text: text,
         filter_text: None,
         range: Some(LspRange { start: cursor.position_of(replace.start), end: cursor.position }),
-        command: id.map(accept_command),
+        command: tracking.id.map(|id| accept_command(id, tracking.confidence)),
         insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
     }
 }
@@ -84,7 +84,7 @@ pub fn completion_item(
     cursor: &Cursor<'_>,
     replace: Range<usize>,
     text: String,
-    id: Option<String>,
+    tracking: Tracking,
 ) -> CompletionItem {
     debug_assert_eq!(replace.end, cursor.offset, "a suggestion's range ends at its cursor");
     let word = word_before_cursor(cursor.line_before);
@@ -103,7 +103,8 @@ pub fn completion_item(
             range: LspRange { start: cursor.position_of(start), end: cursor.position },
             new_text,
         })),
-        command: id.map(accept_command),
+        data: tracking.confidence.map(|confidence| serde_json::json!({ "confidence": confidence })),
+        command: tracking.id.map(|id| accept_command(id, tracking.confidence)),
         ..Default::default()
     }
 }
@@ -119,12 +120,26 @@ fn word_before_cursor(line_before_cursor: &str) -> &str {
     &line_before_cursor[start..]
 }
 
-/// The command an item runs when accepted, carrying its completion id.
-pub fn accept_command(id: String) -> Command {
+/// What an item carries besides its edit: the completion id its feedback is recorded under (when
+/// feedback is on) and how sure the model was of it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tracking {
+    pub id: Option<String>,
+    /// The geometric mean of the suggestion's token probabilities, 0 to 1.
+    pub confidence: Option<f32>,
+}
+
+/// The command an item runs when accepted: its completion id, then `{"confidence": …}` when
+/// known (inline items have no `data` field; clients pass the arguments through as they are).
+pub fn accept_command(id: String, confidence: Option<f32>) -> Command {
+    let mut arguments = vec![serde_json::Value::String(id)];
+    if let Some(confidence) = confidence {
+        arguments.push(serde_json::json!({ "confidence": confidence }));
+    }
     Command {
         title: "Accept suggestion".into(),
         command: feedback::ACCEPT_COMMAND.into(),
-        arguments: Some(vec![serde_json::Value::String(id)]),
+        arguments: Some(arguments),
     }
 }
 
@@ -178,9 +193,9 @@ mod tests {
         };
         let line_before = &before[before.rfind('\n').map_or(0, |newline| newline + 1)..];
         let cursor = Cursor { position: cursor, offset, line_before, encoding };
-        let inline = inline_item(&cursor, offset..offset, suggestion.text.clone(), None);
+        let inline = inline_item(&cursor, offset..offset, suggestion.text.clone(), Tracking::default());
         let from_inline = apply(inline.range.unwrap(), &inline.insert_text);
-        let completion = completion_item(&cursor, offset..offset, suggestion.text, None);
+        let completion = completion_item(&cursor, offset..offset, suggestion.text, Tracking::default());
         let Some(CompletionTextEdit::Edit(edit)) = completion.text_edit else { panic!("no text edit") };
         assert_eq!(apply(edit.range, &edit.new_text), from_inline, "completion and inline items agree");
         from_inline
@@ -236,10 +251,15 @@ mod tests {
         let at = Position { line: 3, character: 8 };
         let cursor =
             Cursor { position: at, offset: 40, line_before: "        ", encoding: PositionEncoding::Utf16 };
-        let item = inline_item(&cursor, 40..40, "x".into(), Some("c-1".into()));
-        assert_eq!(item.command.unwrap().arguments.unwrap(), vec![serde_json::json!("c-1")]);
-        assert!(inline_item(&cursor, 40..40, "x".into(), None).command.is_none());
-        let completion = completion_item(&cursor, 40..40, "  first line\nsecond".into(), None);
+        let tracking = Tracking { id: Some("c-1".into()), confidence: Some(0.5) };
+        let item = inline_item(&cursor, 40..40, "x".into(), tracking.clone());
+        let arguments = item.command.unwrap().arguments.unwrap();
+        assert_eq!(arguments, vec![serde_json::json!("c-1"), serde_json::json!({ "confidence": 0.5 })]);
+        assert!(inline_item(&cursor, 40..40, "x".into(), Tracking::default()).command.is_none());
+        let untracked = completion_item(&cursor, 40..40, "x".into(), Tracking::default());
+        assert!(untracked.command.is_none() && untracked.data.is_none());
+        let completion = completion_item(&cursor, 40..40, "  first line\nsecond".into(), tracking);
+        assert_eq!(completion.data, Some(serde_json::json!({ "confidence": 0.5 })));
         assert_eq!(completion.label, "first line");
         let Some(CompletionTextEdit::Edit(edit)) = completion.text_edit else { panic!("no text edit") };
         assert_eq!(edit.range, LspRange { start: at, end: at });
@@ -251,13 +271,13 @@ mod tests {
         let at = Position { line: 0, character: 7 };
         let cursor =
             Cursor { position: at, offset: 107, line_before: "let ñam", encoding: PositionEncoding::Utf8 };
-        let item = completion_item(&cursor, 107..107, "e = 1;".into(), None);
+        let item = completion_item(&cursor, 107..107, "e = 1;".into(), Tracking::default());
         assert_eq!((item.label.as_str(), item.filter_text.as_deref()), ("ñame = 1;", Some("ñame = 1;")));
         let Some(CompletionTextEdit::Edit(edit)) = item.text_edit else { panic!("no text edit") };
         assert_eq!(edit.range.start, Position { line: 0, character: 3 }, "ñ is 2 bytes");
         let cursor =
             Cursor { position: at, offset: 9, line_before: "let 😀a", encoding: PositionEncoding::Utf16 };
-        let item = completion_item(&cursor, 9..9, "b".into(), None);
+        let item = completion_item(&cursor, 9..9, "b".into(), Tracking::default());
         let Some(CompletionTextEdit::Edit(edit)) = item.text_edit else { panic!("no text edit") };
         assert_eq!(edit.range.start, Position { line: 0, character: 6 }, "only the word, not the emoji");
         assert_eq!(edit.new_text, "ab");
@@ -272,10 +292,10 @@ mod tests {
         for (encoding, v_at) in [(PositionEncoding::Utf16, 21), (PositionEncoding::Utf8, 23)] {
             let position = Position { line: 4, character: v_at + 1 };
             let cursor = Cursor { position, offset, line_before, encoding };
-            let inline = inline_item(&cursor, offset - 1..offset, "values()".into(), None);
+            let inline = inline_item(&cursor, offset - 1..offset, "values()".into(), Tracking::default());
             assert_eq!(inline.range.unwrap().start, Position { line: 4, character: v_at }, "{encoding:?}");
             assert_eq!(inline.insert_text, "values()");
-            let item = completion_item(&cursor, offset - 1..offset, "values()".into(), None);
+            let item = completion_item(&cursor, offset - 1..offset, "values()".into(), Tracking::default());
             let Some(CompletionTextEdit::Edit(edit)) = item.text_edit else { panic!("no text edit") };
             assert_eq!(edit.range.start, Position { line: 4, character: v_at }, "the word is the range");
             assert_eq!(edit.new_text, "values()");

@@ -21,6 +21,9 @@ pub struct Completion {
     pub model_sha256: String,
     /// Fine-tuned adapter applied on top of the model, if any.
     pub adapter_id: Option<String>,
+    /// How sure the model was of the suggestion: the geometric mean of its tokens'
+    /// probabilities (0 to 1); None when it was not made by the model just now (cache, joined).
+    pub confidence: Option<f32>,
     /// Experiment variant that produced it ("default" outside experiments).
     pub variant: String,
     pub trigger: Trigger,

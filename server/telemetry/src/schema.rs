@@ -54,6 +54,18 @@ pub const MIGRATIONS: &[&str] = &[
                c.total_ms, c.prompt_tokens, c.suggestion_tokens
         FROM events e JOIN completions c ON c.id = e.completion_id;
     ",
+    // 3: how sure the model was of a suggestion (the geometric mean of its tokens' probabilities),
+    // in the view too.
+    "
+    ALTER TABLE completions ADD COLUMN confidence REAL;
+    DROP VIEW event_details;
+    CREATE VIEW event_details AS
+        SELECT e.seq, e.completion_id, e.at_ms, e.kind, e.accepted_utf16, e.reason, e.after_s,
+               e.kept_ratio, c.language, c.model_id, c.model_sha256, c.adapter_id, c.variant,
+               c.trigger_kind, c.source, c.context_ms, c.queue_ms, c.prompt_ms, c.decode_ms,
+               c.total_ms, c.prompt_tokens, c.suggestion_tokens, c.confidence
+        FROM events e JOIN completions c ON c.id = e.completion_id;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -25,6 +25,8 @@ pub enum GroupBy {
     Language,
     Variant,
     Trigger,
+    /// Deciles of the model's confidence: ten groups of (nearly) equal size, least sure first.
+    Confidence,
 }
 
 impl std::str::FromStr for GroupBy {
@@ -36,7 +38,10 @@ impl std::str::FromStr for GroupBy {
             "language" => Ok(GroupBy::Language),
             "variant" => Ok(GroupBy::Variant),
             "trigger" => Ok(GroupBy::Trigger),
-            other => Err(format!("cannot group by {other:?} — use model, language, variant or trigger")),
+            "confidence" => Ok(GroupBy::Confidence),
+            other => Err(format!(
+                "cannot group by {other:?} — use model, language, variant, trigger or confidence"
+            )),
         }
     }
 }
@@ -99,6 +104,9 @@ pub fn wilson_interval(successes: u64, n: u64, z: f64) -> (f64, f64) {
 
 /// Summarises `outcomes`, all together (`group_by` None) or per group, groups sorted by key.
 pub fn summarize(outcomes: &[CompletionOutcome], group_by: Option<GroupBy>) -> Vec<Summary> {
+    if group_by == Some(GroupBy::Confidence) {
+        return by_confidence_decile(outcomes);
+    }
     let mut groups: BTreeMap<String, Vec<&CompletionOutcome>> = BTreeMap::new();
     for outcome in outcomes {
         let completion = &outcome.completion;
@@ -108,6 +116,7 @@ pub fn summarize(outcomes: &[CompletionOutcome], group_by: Option<GroupBy>) -> V
             Some(GroupBy::Language) => completion.language.clone(),
             Some(GroupBy::Variant) => completion.variant.clone(),
             Some(GroupBy::Trigger) => completion.trigger.name().to_owned(),
+            Some(GroupBy::Confidence) => unreachable!("grouped by decile above"),
         };
         groups.entry(key).or_default().push(outcome);
     }
@@ -115,6 +124,32 @@ pub fn summarize(outcomes: &[CompletionOutcome], group_by: Option<GroupBy>) -> V
         groups.insert("all".to_owned(), Vec::new());
     }
     groups.into_iter().map(|(key, outcomes)| summary(key, &outcomes)).collect()
+}
+
+/// Ten groups of completions by the model's confidence, least sure first, each keyed by its
+/// decile and the range of confidence it holds (`d03 0.41–0.52`); completions without a
+/// confidence (reused from the cache, joined) come last as "unknown".
+fn by_confidence_decile(outcomes: &[CompletionOutcome]) -> Vec<Summary> {
+    let mut scored: Vec<(f32, &CompletionOutcome)> = outcomes
+        .iter()
+        .filter_map(|outcome| outcome.completion.confidence.map(|confidence| (confidence, outcome)))
+        .collect();
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n = scored.len();
+    let mut summaries = Vec::new();
+    for decile in 0..10 {
+        let group = &scored[decile * n / 10..(decile + 1) * n / 10];
+        let (Some(first), Some(last)) = (group.first(), group.last()) else { continue };
+        let key = format!("d{:02} {:.2}–{:.2}", decile + 1, first.0, last.0);
+        let outcomes: Vec<&CompletionOutcome> = group.iter().map(|(_, outcome)| *outcome).collect();
+        summaries.push(summary(key, &outcomes));
+    }
+    let unknown: Vec<&CompletionOutcome> =
+        outcomes.iter().filter(|outcome| outcome.completion.confidence.is_none()).collect();
+    if !unknown.is_empty() {
+        summaries.push(summary("unknown".to_owned(), &unknown));
+    }
+    summaries
 }
 
 fn summary(key: String, outcomes: &[&CompletionOutcome]) -> Summary {

@@ -133,9 +133,9 @@ impl Store {
                 "INSERT INTO completions (id, at_ms, language, model_id, model_sha256, adapter_id,
                     variant, trigger_kind, source, context_ms, queue_ms, prompt_ms, decode_ms,
                     total_ms, prompt_tokens, suggestion_tokens, suggestion_utf16, file_key, path,
-                    prompt, suggestion)
+                    prompt, suggestion, confidence)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                    ?18, ?19, ?20, ?21)",
+                    ?18, ?19, ?20, ?21, ?22)",
             )?;
             let mut insert_event = transaction.prepare_cached(
                 "INSERT INTO events (completion_id, at_ms, kind, accepted_utf16, reason, after_s,
@@ -178,6 +178,7 @@ impl Store {
                             path,
                             prompt,
                             suggestion,
+                            completion.confidence,
                         ])
                     }
                     Record::Event(event) => {
@@ -313,7 +314,7 @@ impl Store {
 
 const COMPLETION_SELECT: &str = "SELECT id, at_ms, language, model_id, model_sha256, adapter_id,
     variant, trigger_kind, source, context_ms, queue_ms, prompt_ms, decode_ms, total_ms,
-    prompt_tokens, suggestion_tokens, suggestion_utf16, file_key, path, prompt, suggestion
+    prompt_tokens, suggestion_tokens, suggestion_utf16, file_key, path, prompt, suggestion, confidence
     FROM completions";
 
 fn completion_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Completion> {
@@ -335,6 +336,7 @@ fn completion_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Completion> 
         model_id: row.get(3)?,
         model_sha256: row.get(4)?,
         adapter_id: row.get(5)?,
+        confidence: row.get(21)?,
         variant: row.get(6)?,
         trigger: Trigger::from_name(&trigger).unwrap_or(Trigger::Automatic),
         source: Source::from_name(&source).unwrap_or(Source::Model),

@@ -78,16 +78,21 @@ fn migrating_from_the_first_schema_version_keeps_the_data() {
             .unwrap();
     }
     let store = Store::open(&dir.database(), redactor()).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), schema::LATEST);
     let old = store.completion("old").unwrap().expect("the version-1 row is still there");
     assert_eq!(old.language, "python");
-    assert_eq!(old.adapter_id, None);
+    assert_eq!((old.adapter_id, old.confidence), (None, None));
     assert_eq!(old.content.unwrap().suggestion, "x): pass");
     let outcomes = store.outcomes_since(0).unwrap();
     assert!(outcomes[0].shown && outcomes[0].accepted);
     let n: i64 =
         store.connection().query_row("SELECT COUNT(*) FROM event_details", [], |row| row.get(0)).unwrap();
     assert_eq!(n, 2);
+    let confidence: Option<f64> = store
+        .connection()
+        .query_row("SELECT confidence FROM event_details LIMIT 1", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(confidence, None, "the view has the new column");
 }
 
 #[test]
@@ -252,4 +257,33 @@ fn variant_comparison_matches_a_two_proportion_z_test_by_hand() {
     let close = [summary("control", 100, 20), summary("canary", 100, 22)];
     let c = &stats::compare_variants(&close, None)[0];
     assert!(!c.significant && c.p_value > 0.5, "{c:?}");
+}
+
+#[test]
+fn acceptance_by_confidence_decile_reads_the_stored_scores() {
+    let dir = TempDir::new("confidence");
+    let mut store = Store::open(&dir.database(), redactor()).unwrap();
+    let mut records = Vec::new();
+    // 20 scored suggestions, 0.05 apart; the surer half accepted. One from the cache, unscored.
+    for i in 0..20 {
+        let id = format!("c{i}");
+        let mut scored = completion(&id, 1_000 + i);
+        scored.confidence = Some(0.025 + 0.05 * i as f32);
+        records.push(record(scored));
+        records.push(event(&id, 2_000, EventKind::Shown));
+        if i >= 10 {
+            records.push(event(&id, 2_001, EventKind::Accepted));
+        }
+    }
+    records.push(record(completion("cached", 1_500)));
+    records.push(event("cached", 2_000, EventKind::Shown));
+    store.write(&records).unwrap();
+    let outcomes = store.outcomes_since(0).unwrap();
+    let deciles = stats::summarize(&outcomes, Some(GroupBy::Confidence));
+    let keys: Vec<(&str, u64, u64)> = deciles.iter().map(|s| (s.key.as_str(), s.shown, s.accepted)).collect();
+    assert_eq!(keys.len(), 11);
+    assert_eq!(keys[0], ("d01 0.03–0.08", 2, 0));
+    assert_eq!(keys[9], ("d10 0.93–0.97", 2, 2));
+    assert_eq!(keys[10], ("unknown", 1, 0));
+    assert_eq!(keys.iter().take(5).map(|k| k.2).sum::<u64>(), 0, "the less sure half: none accepted");
 }

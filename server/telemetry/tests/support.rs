@@ -36,6 +36,7 @@ pub fn completion(id: &str, at_ms: i64) -> Completion {
         model_id: "smollm2-135m-instruct-q4_1".into(),
         model_sha256: "ab".repeat(32),
         adapter_id: None,
+        confidence: None,
         variant: "default".into(),
         trigger: Trigger::Automatic,
         source: Source::Model,

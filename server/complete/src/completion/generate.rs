@@ -4,7 +4,8 @@ use wisp_context::Snippet;
 use wisp_engine::{CancelFlag, Engine, EngineError, GenerateRequest, Generation, Prompt};
 
 use super::{
-    after_typed_blank, build_prompt, healed, skip_blank_lines, without_repeated_indentation, Gathered,
+    after_typed_blank, build_prompt, confidence, healed, skip_blank_lines, without_repeated_indentation,
+    Confidence, Gathered,
 };
 use crate::config::CompletionConfig;
 
@@ -16,8 +17,12 @@ pub struct Suggestion {
     /// The text before the filters (`wisp_guard::FILTERS`), after the cursor's own
     /// post-processing (typed spaces, indentation): what the model meant to insert.
     pub unfiltered: String,
-    /// The filters that cut something from it, in order.
+    /// The filters that cut something from it, in order (`"confidence"` last when the model was
+    /// not sure enough of what was left).
     pub cut_by: Vec<&'static str>,
+    /// How sure the model was of `text` (of `unfiltered` when nothing is left); None when there
+    /// is no text.
+    pub confidence: Option<Confidence>,
     pub prompt: Prompt,
     pub generation: Generation,
     /// Document byte offset where the prompt's prefix window started (the next anchor).
@@ -96,12 +101,28 @@ pub fn suggest(
     } else {
         text
     };
-    let unfiltered = without_repeated_indentation(text, line_before_cursor).to_owned();
-    let filtered = wisp_guard::run(&unfiltered, &surroundings(gathered, settings));
+    let unfiltered = without_repeated_indentation(text, line_before_cursor);
+    // Every step above takes a part of the generated text: where it starts there tells which
+    // tokens the suggestion is made of.
+    let lead = (unfiltered.as_ptr() as usize)
+        .checked_sub(generation.text.as_ptr() as usize)
+        .filter(|&lead| lead + unfiltered.len() <= generation.text.len())
+        .unwrap_or(0);
+    let unfiltered = unfiltered.to_owned();
+    let mut filtered = wisp_guard::run(&unfiltered, &surroundings(gathered, settings));
+    let shown = if filtered.text.is_empty() { unfiltered.len() } else { filtered.text.len() };
+    let confidence = confidence(&generation.token_scores, lead..lead + shown);
+    if !filtered.text.is_empty()
+        && confidence.is_some_and(|confidence| confidence.mean < settings.min_confidence)
+    {
+        filtered.text.clear();
+        filtered.cut_by.push("confidence");
+    }
     Ok(Suggestion {
         text: filtered.text,
         unfiltered,
         cut_by: filtered.cut_by,
+        confidence,
         prompt: request.prompt,
         generation,
         window_start,

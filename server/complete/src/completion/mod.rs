@@ -2,11 +2,13 @@
 //! [`prompt`], [`generate`], [`postprocess`]. Nothing here knows LSP; the language server and the
 //! `complete` command both call it.
 
+mod confidence;
 mod gather;
 mod generate;
 mod postprocess;
 mod prompt;
 
+pub use confidence::*;
 pub use gather::*;
 pub use generate::*;
 pub use postprocess::*;
@@ -111,6 +113,23 @@ mod tests {
         assert!(suggestion.prompt.render().ends_with("let next ="), "{}", suggestion.prompt.render());
         assert_eq!(suggestion.text, "total + 1;");
         assert!(!streamed.is_empty() && "total + 1;\n".starts_with(&streamed), "{streamed:?}");
+    }
+
+    #[test]
+    fn a_guess_below_the_confidence_threshold_is_not_shown() {
+        let gathered = gather_at("fn main() {\n    let next = $0\n}");
+        let settings = CompletionConfig { min_confidence: 0.5, ..CompletionConfig::default() };
+        let run = |probability: f32| {
+            let engine = ScriptedEngine::new("total + 1;\n").with_logprob(probability.ln());
+            suggest(&engine, &gathered, &settings, CancelFlag::new(), false, &mut |_| {}).unwrap()
+        };
+        let unsure = run(0.2);
+        assert_eq!((unsure.text.as_str(), unsure.cut_by.as_slice()), ("", ["confidence"].as_slice()));
+        assert!((unsure.confidence.unwrap().mean - 0.2).abs() < 1e-4, "{:?}", unsure.confidence);
+        assert_eq!(unsure.unfiltered, "total + 1;");
+        let sure = run(0.9);
+        assert_eq!(sure.text, "total + 1;");
+        assert!((sure.confidence.unwrap().min - 0.9).abs() < 1e-4);
     }
 
     #[test]

@@ -166,7 +166,7 @@ impl Server {
                     line_before: &line_before,
                     encoding,
                 };
-                vec![to_proto::inline_item(&cursor, answer.replace, answer.text, answer.id)]
+                vec![to_proto::inline_item(&cursor, answer.replace, answer.text, answer.tracking)]
             }
             None => vec![],
         };
@@ -192,7 +192,8 @@ impl Server {
             return Ok(None);
         };
         if !feedback.enabled() {
-            return Ok(Some(Answer { text: suggested.text, replace: suggested.replace, id: None }));
+            let tracking = to_proto::Tracking { id: None, confidence: suggested.confidence };
+            return Ok(Some(Answer { text: suggested.text, replace: suggested.replace, tracking }));
         }
         let (language, path) = self
             .with_document(uri, |open| (open.language_id.clone(), open.display_path.clone()))
@@ -226,11 +227,13 @@ impl Server {
             },
             prompt_tokens: suggested.prompt_tokens,
             suggestion_tokens: suggested.suggestion_tokens,
+            confidence: suggested.confidence,
             path,
             prompt: suggested.prompt.filter(|_| config.telemetry.content),
         };
         feedback.issue(&id, uri, suggested.replace.start, &suggested.text, metadata);
-        Ok(Some(Answer { text: suggested.text, replace: suggested.replace, id: Some(id) }))
+        let tracking = to_proto::Tracking { id: Some(id), confidence: suggested.confidence };
+        Ok(Some(Answer { text: suggested.text, replace: suggested.replace, tracking }))
     }
 
     /// `textDocument/completion`, for clients without inline completion: the same suggestion as
@@ -247,7 +250,7 @@ impl Server {
         let (encoding, line_before) = self.line_before(&uri, position, answer.replace.end);
         let cursor =
             to_proto::Cursor { position, offset: answer.replace.end, line_before: &line_before, encoding };
-        let item = to_proto::completion_item(&cursor, answer.replace, answer.text, answer.id);
+        let item = to_proto::completion_item(&cursor, answer.replace, answer.text, answer.tracking);
         Ok(Some(CompletionResponse::List(CompletionList { is_incomplete: true, items: vec![item] })))
     }
 
@@ -275,8 +278,8 @@ pub(crate) struct Answer {
     text: String,
     /// Document bytes the text replaces, ending at the cursor.
     replace: std::ops::Range<usize>,
-    /// The completion id its feedback is recorded under.
-    id: Option<String>,
+    /// Its completion id and confidence.
+    tracking: to_proto::Tracking,
 }
 
 /// What collecting snippets for a cursor needs from its document, copied out of the map.
