@@ -370,8 +370,17 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
                 ),
                 _ => String::new(),
             };
+            let filtered = if suggestion.cut_by.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "\n  model    {:?}\n  cut by   {}",
+                    suggestion.unfiltered,
+                    suggestion.cut_by.join(", ")
+                )
+            };
             eprintln!(
-                "{} [{}]\n  expected {:?}\n  got      {:?}{needs}",
+                "{} [{}]\n  expected {:?}\n  got      {:?}{filtered}{needs}",
                 task.id,
                 mode_name(mode),
                 task.expected,

@@ -26,6 +26,39 @@ pub struct Config {
     pub context: ContextConfig,
     pub telemetry: TelemetryConfig,
     pub experiment: ExperimentConfig,
+    pub actions: ActionsConfig,
+}
+
+/// Code actions (the editor's light bulb): each can be turned off. Their edits are computed when
+/// chosen, checked with the language's parser, and never applied broken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActionsConfig {
+    /// "Complete the body of <function>", inside a function.
+    pub complete_body: bool,
+    /// "Document <name>", on the first line of a function or type without documentation.
+    pub document: bool,
+    /// "Write tests for <function>", on the first line of a function.
+    pub tests: bool,
+    /// "Fix: <diagnostic>", for each diagnostic the editor sends at the cursor.
+    pub fix: bool,
+    /// "Explain the selection", as a comment above it.
+    pub explain: bool,
+    /// Tokens the model may write for one action.
+    pub max_tokens: usize,
+}
+
+impl Default for ActionsConfig {
+    fn default() -> ActionsConfig {
+        ActionsConfig {
+            complete_body: true,
+            document: true,
+            tests: true,
+            fix: true,
+            explain: true,
+            max_tokens: 256,
+        }
+    }
 }
 
 /// What Wisp records about its suggestions, on this machine only (`wisp stats`, `wisp dataset

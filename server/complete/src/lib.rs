@@ -8,9 +8,11 @@
 //! - [`cache`] and [`flight`]: reuse — earlier suggestions, and generations a later keystroke joins.
 //! - [`service`]: which request runs the model, and when (reuse, supersede, debounce, record).
 //! - [`worker`]: the one thread that runs the model.
+//! - [`actions`]: code actions — where each applies, and its edit, checked with the parser.
 
 #![deny(clippy::print_stdout)]
 
+pub mod actions;
 pub mod cache;
 pub mod completion;
 pub mod config;

@@ -1,6 +1,8 @@
 //! Counters since the server started (`wisp/metrics`): requests, reuse, tokens, indexing.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -46,10 +48,30 @@ pub struct Metrics {
     pub index_ms: AtomicU64,
     /// Approximate bytes the index holds.
     pub index_bytes: AtomicU64,
+    /// Model suggestions each filter cut (`wisp_guard::FILTERS`, and `confidence`).
+    pub cut_by: Mutex<BTreeMap<String, u64>>,
+    /// Model suggestions nothing was left of after the filters.
+    pub suppressed: AtomicU64,
+    /// Code actions resolved with an edit, refused (the model's answer was empty or did not
+    /// parse), and stopped part-way because the client cancelled.
+    pub actions_resolved: AtomicU64,
+    pub actions_refused: AtomicU64,
+    pub actions_cancelled: AtomicU64,
 }
 
 impl Metrics {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts a model suggestion the filters `cut_by` changed, `suppressed` when nothing was left.
+    pub fn filtered(&self, cut_by: &[&str], suppressed: bool) {
+        let mut counts = self.cut_by.lock().unwrap_or_else(|p| p.into_inner());
+        for filter in cut_by {
+            *counts.entry((*filter).to_owned()).or_default() += 1;
+        }
+        if suppressed {
+            Metrics::add(&self.suppressed, 1);
+        }
     }
 }

@@ -137,7 +137,8 @@ pub struct CompletionService {
     worker: InferenceWorker,
     /// One lock for the whole cache: its capacity and eviction order span all documents.
     cache: Mutex<SuggestionCache>,
-    pub metrics: Metrics,
+    /// Shared with jobs on the model thread that count what they did (code actions).
+    pub metrics: Arc<Metrics>,
     /// The latest foreground request of each document and the generation it waits on. Sharded:
     /// requests for different documents do not wait for each other. An entry is never held while
     /// the map is touched again.
@@ -155,7 +156,7 @@ impl Default for CompletionService {
         CompletionService {
             worker: InferenceWorker::spawn(),
             cache: Mutex::new(SuggestionCache::new(CompletionConfig::default().cache_entries)),
-            metrics: Metrics::default(),
+            metrics: Arc::default(),
             in_flight: DashMap::default(),
             background: Mutex::default(),
             busy: Arc::default(),
@@ -404,6 +405,10 @@ impl CompletionService {
         }
         let gathered = run.gathered;
         let window_start = Some(suggestion.window_start);
+        metrics.filtered(
+            &suggestion.cut_by,
+            suggestion.text.is_empty() && !suggestion.unfiltered.trim().is_empty(),
+        );
         if run.config.completion.cache && !suggestion.text.is_empty() {
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             // The model that ran (it may have finished loading after this request came in).

@@ -499,6 +499,7 @@ mod tests {
             .map(|part| match part {
                 PromptPart::Text(text) => words(text),
                 PromptPart::Special(_) => 1,
+                PromptPart::Template(text) => words(text),
             })
             .sum();
         assert_eq!(n_real, built.n_tokens);
@@ -649,6 +650,7 @@ mod tests {
             .map(|part| match part {
                 PromptPart::Text(text) => words(text),
                 PromptPart::Special(_) => 1,
+                PromptPart::Template(text) => words(text),
             })
             .sum();
         assert_eq!(n_real, built.n_tokens);

@@ -86,7 +86,7 @@ fn prompt(fixture: &str, mode: ContextMode, format: PromptFormat, budget: usize)
         .parts
         .iter()
         .map(|part| match part {
-            PromptPart::Text(text) => words(text),
+            PromptPart::Text(text) | PromptPart::Template(text) => words(text),
             PromptPart::Special(_) => 1,
         })
         .sum();

@@ -45,6 +45,42 @@ pub trait Engine: Send + Sync {
         let _ = text;
         Err(EngineError::Unsupported { what: "scoring text (perplexity)".into() })
     }
+
+    /// A prompt asking an instruction-tuned model for its reply to `messages`, laid out by the
+    /// chat template in its GGUF metadata; None when the model has no template. The messages'
+    /// contents stay plain text: code that spells a control token cannot inject it.
+    fn chat_prompt(&self, messages: &[ChatMessage]) -> Option<Prompt> {
+        let _ = messages;
+        None
+    }
+}
+
+/// A chat prompt from `rendered`, the chat template applied to messages whose contents were
+/// replaced by [`chat_placeholder`]s: the template's text between them as [`PromptPart::Template`],
+/// each message's content as plain text. None when a placeholder is missing (a template that
+/// rewrites contents).
+pub fn chat_prompt_from_rendered(rendered: &str, messages: &[ChatMessage]) -> Option<Prompt> {
+    let mut parts = Vec::new();
+    let mut rest = rendered;
+    for (index, message) in messages.iter().enumerate() {
+        let placeholder = chat_placeholder(index);
+        let at = rest.find(&placeholder)?;
+        if at > 0 {
+            parts.push(PromptPart::Template(rest[..at].to_owned()));
+        }
+        parts.push(PromptPart::Text(message.content.clone()));
+        rest = &rest[at + placeholder.len()..];
+    }
+    if !rest.is_empty() {
+        parts.push(PromptPart::Template(rest.to_owned()));
+    }
+    Some(Prompt { parts })
+}
+
+/// What stands for message `index`'s content while the chat template is applied: private-use
+/// characters no template or tokenizer treats specially.
+pub fn chat_placeholder(index: usize) -> String {
+    format!("\u{E000}wisp-message-{index}\u{E001}")
 }
 
 /// The model's fit to a text.
@@ -123,6 +159,23 @@ pub enum SpecialToken {
 pub enum PromptPart {
     Text(String),
     Special(SpecialToken),
+    /// Text of the model's own chat template (`<|im_start|>assistant\n`): its special tokens are
+    /// parsed. Never built from the user's code or a model's output.
+    Template(String),
+}
+
+/// One message of a chat with an instruction-tuned model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatMessage {
+    /// "system", "user" or "assistant".
+    pub role: String,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn new(role: &str, content: impl Into<String>) -> ChatMessage {
+        ChatMessage { role: role.to_owned(), content: content.into() }
+    }
 }
 
 /// The input of one generation: parts in order, beginning-of-sequence handled by the engine.
@@ -141,7 +194,7 @@ impl Prompt {
         let mut out = String::new();
         for part in &self.parts {
             match part {
-                PromptPart::Text(text) => out.push_str(text),
+                PromptPart::Text(text) | PromptPart::Template(text) => out.push_str(text),
                 PromptPart::Special(token) => out.push_str(&format!("<{token:?}>")),
             }
         }

@@ -24,8 +24,9 @@ use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::LlamaBackendDeviceType;
 
 use crate::{
-    Engine, EngineError, FimTokens, GenerateRequest, Generation, ModelInfo, Piece, PromptPart, Sampling,
-    SpecialToken, SplitMode, StopReason, Stopper, TextScore, TokenScore,
+    chat_placeholder, chat_prompt_from_rendered, ChatMessage, Engine, EngineError, FimTokens,
+    GenerateRequest, Generation, ModelInfo, Piece, Prompt, PromptPart, Sampling, SpecialToken, SplitMode,
+    StopReason, Stopper, TextScore, TokenScore,
 };
 
 /// Prompt tokens evaluated per `llama_decode` call. Between chunks the cancel flag is checked, so
@@ -273,6 +274,9 @@ impl LlamaEngine {
                 PromptPart::Text(text) => {
                     tokens.extend(vocab.tokenize(text.as_bytes(), false, false));
                 }
+                PromptPart::Template(text) => {
+                    tokens.extend(vocab.tokenize(text.as_bytes(), false, true));
+                }
                 PromptPart::Special(special) => {
                     let fim = self.info.fim.ok_or(EngineError::MissingSpecialToken { token: *special })?;
                     let id = match special {
@@ -339,6 +343,19 @@ fn check_gguf(path: &Path, id: &str) -> Result<(), EngineError> {
 impl Engine for LlamaEngine {
     fn model(&self) -> &ModelInfo {
         &self.info
+    }
+
+    fn chat_prompt(&self, messages: &[ChatMessage]) -> Option<Prompt> {
+        let template = self.model.chat_template(None).ok()?;
+        let stand_ins: Vec<llama_cpp_2::model::LlamaChatMessage> = messages
+            .iter()
+            .enumerate()
+            .map(|(index, message)| {
+                llama_cpp_2::model::LlamaChatMessage::new(message.role.clone(), chat_placeholder(index)).ok()
+            })
+            .collect::<Option<_>>()?;
+        let rendered = self.model.apply_chat_template(&template, &stand_ins, true).ok()?;
+        chat_prompt_from_rendered(&rendered, messages)
     }
 
     fn count_tokens(&self, text: &str) -> usize {

@@ -53,6 +53,20 @@ impl Engine for ScriptedEngine {
         &self.info
     }
 
+    /// A ChatML layout (as SmolLM2-Instruct's template), so code actions can be tested with
+    /// scripted replies.
+    fn chat_prompt(&self, messages: &[crate::ChatMessage]) -> Option<crate::Prompt> {
+        let rendered: String = messages
+            .iter()
+            .enumerate()
+            .map(|(index, message)| {
+                format!("<|im_start|>{}\n{}<|im_end|>\n", message.role, crate::chat_placeholder(index))
+            })
+            .chain(["<|im_start|>assistant\n".to_owned()])
+            .collect();
+        crate::chat_prompt_from_rendered(&rendered, messages)
+    }
+
     /// Whitespace-separated words and punctuation runs, a rough stand-in for a tokenizer.
     fn count_tokens(&self, text: &str) -> usize {
         text.split_inclusive(char::is_whitespace).count()

@@ -79,6 +79,7 @@ impl Server {
             recent: Mutex::default(),
             client_progress: Default::default(),
             client_watches_files: Default::default(),
+            client_creates_files: Default::default(),
             stopping: Default::default(),
             feedback: Feedback::default(),
             model_sha256: Arc::default(),
@@ -128,6 +129,19 @@ impl LanguageServer for Server {
             .and_then(|watched| watched.dynamic_registration)
             .unwrap_or(false);
         self.state.client_watches_files.store(watches, Ordering::Relaxed);
+        let creates_files = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|workspace| workspace.workspace_edit.as_ref())
+            .is_some_and(|edit| {
+                edit.document_changes == Some(true)
+                    && edit
+                        .resource_operations
+                        .as_ref()
+                        .is_some_and(|operations| operations.contains(&ResourceOperationKind::Create))
+            });
+        self.state.client_creates_files.store(creates_files, Ordering::Relaxed);
         let client_inline = params
             .capabilities
             .text_document
@@ -170,6 +184,11 @@ impl LanguageServer for Server {
             // A client that shows inline completions would otherwise also put the same suggestion
             // in its completion menu, running the model twice per keystroke (LSP4IJ asks both).
             completion_provider: (!client_inline).then(CompletionOptions::default),
+            code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+                code_action_kinds: Some(vec![CodeActionKind::QUICKFIX, CodeActionKind::REFACTOR_REWRITE]),
+                resolve_provider: Some(true),
+                work_done_progress_options: Default::default(),
+            })),
             execute_command_provider: Some(ExecuteCommandOptions {
                 commands: vec![feedback::ACCEPT_COMMAND.into()],
                 work_done_progress_options: Default::default(),
@@ -271,5 +290,13 @@ impl LanguageServer for Server {
 
     async fn completion(&self, params: CompletionParams) -> jsonrpc::Result<Option<CompletionResponse>> {
         self.completion_request(params).await
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> jsonrpc::Result<Option<CodeActionResponse>> {
+        self.code_action_request(params).await
+    }
+
+    async fn code_action_resolve(&self, action: CodeAction) -> jsonrpc::Result<CodeAction> {
+        self.code_action_resolve_request(action).await
     }
 }

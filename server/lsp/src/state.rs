@@ -54,6 +54,8 @@ pub(crate) struct State {
     /// The client shows `$/progress` (window.workDoneProgress) and registers file watchers.
     pub(crate) client_progress: std::sync::atomic::AtomicBool,
     pub(crate) client_watches_files: std::sync::atomic::AtomicBool,
+    /// The client applies workspace edits that create files (tests beside a source file).
+    pub(crate) client_creates_files: std::sync::atomic::AtomicBool,
     /// Set on shutdown: background work (indexing) stops.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     /// Suggestion feedback (ids, show/accept/dismiss, survival), when `telemetry.events` is on.

@@ -1,5 +1,5 @@
 //! From Wisp's plain answers to LSP items: the one place that decides what an editor inserts for
-//! a suggestion. The text was made to be inserted at the cursor as it is (the completion
+//! a suggestion, and how a code action's edit reaches the workspace. The text was made to be inserted at the cursor as it is (the completion
 //! pipeline took off the spaces the user typed, the indentation written again and the code after
 //! the cursor), so every item replaces the empty range at the cursor with it. Positions stay in
 //! the encoding negotiated with the client: the cursor's position is the request's own.
@@ -7,11 +7,13 @@
 use std::ops::Range;
 
 use tower_lsp_server::ls_types::{
-    Command, CompletionItem, CompletionItemKind, CompletionTextEdit, InlineCompletionItem, InsertTextFormat,
-    Position, Range as LspRange, TextEdit,
+    Command, CompletionItem, CompletionItemKind, CompletionTextEdit, CreateFile, DocumentChangeOperation,
+    DocumentChanges, InlineCompletionItem, InsertTextFormat, OneOf, OptionalVersionedTextDocumentIdentifier,
+    Position, Range as LspRange, ResourceOp, TextDocumentEdit, TextEdit, Uri, WorkspaceEdit,
 };
 
-use wisp_syntax::PositionEncoding;
+use wisp_complete::actions::ActionEdit;
+use wisp_syntax::{Document, PositionEncoding};
 
 use crate::feedback;
 
@@ -141,6 +143,86 @@ pub fn accept_command(id: String, confidence: Option<f32>) -> Command {
         command: feedback::ACCEPT_COMMAND.into(),
         arguments: Some(arguments),
     }
+}
+
+/// Document bytes of an LSP range in `encoding` (positions past the end are clamped, a reversed
+/// range becomes empty at its start).
+pub fn byte_range(document: &Document, range: LspRange, encoding: PositionEncoding) -> Range<usize> {
+    let offset = |position: Position| {
+        document.offset_clamped(
+            wisp_syntax::Position { line: position.line, character: position.character },
+            encoding,
+        )
+    };
+    let start = offset(range.start);
+    start..offset(range.end).max(start)
+}
+
+/// The LSP position of document byte `offset` in `encoding`.
+fn position_of(document: &Document, offset: usize, encoding: PositionEncoding) -> Position {
+    let position = document.position(offset, encoding);
+    Position { line: position.line, character: position.character }
+}
+
+/// A code action's edit for the client: a change of the document it was asked in, or a file
+/// beside it (created with `documentChanges` when the client can, or added to at its end when it
+/// exists already).
+pub fn workspace_edit(
+    uri: &Uri,
+    document: &Document,
+    encoding: PositionEncoding,
+    edit: ActionEdit,
+    client_creates_files: bool,
+) -> Result<WorkspaceEdit, String> {
+    let Some(path) = edit.file else {
+        let range = LspRange {
+            start: position_of(document, edit.replace.start, encoding),
+            end: position_of(document, edit.replace.end, encoding),
+        };
+        let changes =
+            std::collections::HashMap::from([(uri.clone(), vec![TextEdit { range, new_text: edit.text }])]);
+        return Ok(WorkspaceEdit { changes: Some(changes), ..Default::default() });
+    };
+    let file_uri =
+        Uri::from_file_path(&path).ok_or_else(|| format!("{} is not a file path", path.display()))?;
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        // Added at the end of the file that is there.
+        let there = Document::new(&existing, None);
+        let end = position_of(&there, there.len_bytes(), encoding);
+        let separator = if existing.is_empty() || existing.ends_with("\n\n") {
+            ""
+        } else if existing.ends_with('\n') {
+            "\n"
+        } else {
+            "\n\n"
+        };
+        let text_edit =
+            TextEdit { range: LspRange { start: end, end }, new_text: format!("{separator}{}", edit.text) };
+        let changes = std::collections::HashMap::from([(file_uri, vec![text_edit])]);
+        return Ok(WorkspaceEdit { changes: Some(changes), ..Default::default() });
+    }
+    if !client_creates_files {
+        return Err(format!(
+            "the tests go in a new file, {}, and this editor does not apply edits that create files — create it, then ask again",
+            path.display()
+        ));
+    }
+    let start = Position { line: 0, character: 0 };
+    let operations = vec![
+        DocumentChangeOperation::Op(ResourceOp::Create(CreateFile {
+            uri: file_uri.clone(),
+            options: None,
+            annotation_id: None,
+        })),
+        DocumentChangeOperation::Edit(TextDocumentEdit {
+            text_document: OptionalVersionedTextDocumentIdentifier { uri: file_uri, version: None },
+            edits: vec![OneOf::Left(TextEdit { range: LspRange { start, end: start }, new_text: edit.text })],
+        }),
+    ];
+    Ok(WorkspaceEdit {
+        document_changes: Some(DocumentChanges::Operations(operations)),
+        ..Default::default()
+    })
 }
 
 #[cfg(test)]

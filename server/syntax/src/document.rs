@@ -73,6 +73,11 @@ impl Document {
     }
 
     /// The length of the text in bytes.
+    /// The document's language, shared (for a new document in the same language).
+    pub fn shared_language(&self) -> Option<Arc<Language>> {
+        self.language.clone()
+    }
+
     pub fn len_bytes(&self) -> usize {
         self.text.len_bytes()
     }
@@ -171,27 +176,49 @@ impl Document {
     /// The document is left as it is: the insertion is parsed incrementally on a copy (the rope
     /// and the tree are shared until written).
     pub fn errors_added_by_insert(&self, offset: usize, text: &str) -> Option<usize> {
+        self.errors_added_by_change(offset..offset, text)
+    }
+
+    /// Like [`Document::errors_added_by_insert`], for replacing the bytes `range` with `text`.
+    pub fn errors_added_by_change(&self, range: std::ops::Range<usize>, text: &str) -> Option<usize> {
         let old_tree = self.tree.as_ref()?;
-        if offset > self.len_bytes() || self.text.char_to_byte(self.text.byte_to_char(offset)) != offset {
+        let on_boundary = |offset: usize| {
+            offset <= self.len_bytes() && self.text.char_to_byte(self.text.byte_to_char(offset)) == offset
+        };
+        if range.start > range.end || !on_boundary(range.start) || !on_boundary(range.end) {
             return None;
         }
         let mut copy = self.clone();
-        let at = copy.position(offset, PositionEncoding::Utf8);
-        let change = TextChange::new(Range { start: at, end: at }, text);
+        let change = TextChange::new(
+            Range {
+                start: copy.position(range.start, PositionEncoding::Utf8),
+                end: copy.position(range.end, PositionEncoding::Utf8),
+            },
+            text,
+        );
         let edited_old = copy.edit(&change, PositionEncoding::Utf8).ok()??;
         let new_tree = copy.parse(Some(&edited_old))?;
-        let inserted_end = offset + text.len();
-        let (mut low, mut high) = (offset, inserted_end);
+        let (mut low, mut high) = (range.start, range.start + text.len());
         for changed in edited_old.changed_ranges(&new_tree) {
             low = low.min(changed.start_byte);
             high = high.max(changed.end_byte);
         }
-        // The same region in the document without the insertion.
-        let to_old =
-            |byte: usize| if byte <= offset { byte } else { byte.saturating_sub(text.len()).max(offset) };
+        // The same region in the document without the change.
+        let to_old = |byte: usize| {
+            if byte <= range.start {
+                byte
+            } else {
+                (byte + (range.end - range.start)).saturating_sub(text.len()).max(range.start)
+            }
+        };
         let added = count_errors(new_tree.root_node(), low..high);
         let before = count_errors(old_tree.root_node(), to_old(low)..to_old(high));
         Some(added.saturating_sub(before))
+    }
+
+    /// ERROR and MISSING nodes in the whole document.
+    pub fn syntax_errors(&self) -> Option<usize> {
+        self.tree.as_ref().map(|tree| count_errors(tree.root_node(), 0..self.len_bytes()))
     }
 
     /// Applies `change` to the text and takes the tree out, edited to match the new text when the
@@ -497,7 +524,9 @@ mod tests {
 
     #[test]
     fn a_document_broken_elsewhere_is_not_held_against_the_insertion() {
-        let broken = "fn broken( {\n\nfn f() {\n    $0\n}\n\nfn also_broken() { let = ; }\n";
+        // Broken before and after the function (an error that swallows the cursor's code, such as
+        // an unclosed `(` above it, hides what an insertion does there: nothing is added then).
+        let broken = "struct S { x: }\n\nfn f() {\n    $0\n}\n\nfn also_broken() { let = ; }\n";
         assert_eq!(errors_added("rust", broken, "let x = 1;"), Some(0));
         assert!(errors_added("rust", broken, "let x = (1;").unwrap() > 0);
     }

@@ -5,12 +5,33 @@
 use crate::pipeline::Surroundings;
 
 /// `text` up to its first closing bracket that it did not open, when the code after the cursor
-/// also closes one it did not open (so the bracket open at the cursor is closed already).
+/// closes the same kind of bracket first among those it did not open (then the bracket open at
+/// the cursor is closed already), and the suggestion closes more brackets than it opens. A
+/// different kind there, such as the function's `}` after `foo(a, |`, closes an outer bracket:
+/// the one at the cursor is still open. A suggestion that closes and opens again (`} else {`)
+/// leaves the code after it something to close.
 pub fn keep(text: &str, around: &Surroundings<'_>) -> usize {
-    if first_unmatched_closer(around.suffix, around.line_comment).is_none() {
+    let Some(closed_after) = first_unmatched_closer(around.suffix, around.line_comment) else {
         return text.len();
+    };
+    let closes_more_than_it_opens = depth(text, around.line_comment) < 0;
+    match first_unmatched_closer(text, around.line_comment) {
+        Some(at)
+            if closes_more_than_it_opens
+                && text[at..].starts_with(&around.suffix[closed_after..closed_after + 1]) =>
+        {
+            at
+        }
+        _ => text.len(),
     }
-    first_unmatched_closer(text, around.line_comment).unwrap_or(text.len())
+}
+
+/// Brackets opened minus brackets closed in `code`.
+fn depth(code: &str, line_comment: Option<&str>) -> i64 {
+    brackets(code, line_comment)
+        .iter()
+        .map(|(_, bracket)| if matches!(bracket, '(' | '[' | '{') { 1 } else { -1 })
+        .sum()
 }
 
 /// Byte offset of the first closing bracket of `code` that closes nothing opened in `code` before

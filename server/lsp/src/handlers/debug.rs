@@ -31,7 +31,7 @@ impl Server {
 
     /// `wisp/metrics`: counters since the server started (requests, cache hits, tokens evaluated).
     pub(crate) async fn metrics(&self, _: serde_json::Value) -> jsonrpc::Result<serde_json::Value> {
-        serde_json::to_value(&self.state.service.metrics)
+        serde_json::to_value(&*self.state.service.metrics)
             .map_err(|e| error(ErrorCode::InternalError, e.to_string()))
     }
 
