@@ -277,14 +277,21 @@ fn write_tests(
         |file_name: String| request.file.and_then(|file| file.parent()).map(|folder| folder.join(file_name));
     match language {
         "rust" => {
-            let module = if tests.contains("mod tests") {
+            // A file with a `mod tests` already gets another module: two of one name do not
+            // compile.
+            let taken = document.slice(0..end).contains("mod tests");
+            let module_name =
+                if taken { format!("tests_{}", name.to_lowercase()) } else { "tests".to_owned() };
+            let tests =
+                if taken { tests.replacen("mod tests", &format!("mod {module_name}"), 1) } else { tests };
+            let module = if tests.contains(&format!("mod {module_name}")) {
                 tests
             } else {
                 let body: String = tests
                     .lines()
                     .map(|line| if line.is_empty() { "\n".to_owned() } else { format!("    {line}\n") })
                     .collect();
-                format!("#[cfg(test)]\nmod tests {{\n    use super::*;\n\n{body}}}\n")
+                format!("#[cfg(test)]\nmod {module_name} {{\n    use super::*;\n\n{body}}}\n")
             };
             Ok(ActionEdit { replace: end..end, text: format!("{separator}{module}"), file: None })
         }
