@@ -92,8 +92,20 @@ fn issue_5_accept_show_partial_accept_and_dismiss_arrive_over_stdio_and_land_in_
     assert!(accepted.get("error").is_none(), "{accepted}");
 
     // 2. Shown and partly accepted (3 UTF-16 units).
-    // After `    let total = `.
+    // After `    let total = `, the rest of the line deleted first: in front of the code that was
+    // there, the model's `total_price(items)` would not parse, and is not shown.
     let (line, character) = (17, 16);
+    let rest_of_line = "total_price(&items);".len() as u32;
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": { "uri": uri, "version": 3 },
+            "contentChanges": [{
+                "range": { "start": { "line": line, "character": character }, "end": { "line": line, "character": character + rest_of_line } },
+                "text": "",
+            }],
+        }),
+    );
     let second = suggestion(&mut client, &uri, line, character);
     client.notify("textDocument/didShowCompletion", json!({ "item": second }));
     client

@@ -102,12 +102,11 @@ impl Server {
         // `f` must not touch the documents map: the entry's shard is locked while it runs.
         self.state.documents.get_mut(uri).map(|mut open| f(&mut open))
     }
-}
 
-impl LanguageServer for Server {
-    async fn initialize(&self, params: InitializeParams) -> jsonrpc::Result<InitializeResult> {
-        let offers_utf8 = params
-            .capabilities
+    /// Keeps what the client can do (position encodings, progress, file watching, edits that
+    /// create files) in the state; returns the position encoding chosen.
+    fn note_client_capabilities(&self, capabilities: &ClientCapabilities) -> PositionEncodingKind {
+        let offers_utf8 = capabilities
             .general
             .as_ref()
             .and_then(|general| general.position_encodings.as_ref())
@@ -119,18 +118,16 @@ impl LanguageServer for Server {
         };
         *self.state.encoding.write().unwrap_or_else(|p| p.into_inner()) = encoding;
         let progress =
-            params.capabilities.window.as_ref().and_then(|window| window.work_done_progress).unwrap_or(false);
+            capabilities.window.as_ref().and_then(|window| window.work_done_progress).unwrap_or(false);
         self.state.client_progress.store(progress, Ordering::Relaxed);
-        let watches = params
-            .capabilities
+        let watches = capabilities
             .workspace
             .as_ref()
             .and_then(|workspace| workspace.did_change_watched_files.as_ref())
             .and_then(|watched| watched.dynamic_registration)
             .unwrap_or(false);
         self.state.client_watches_files.store(watches, Ordering::Relaxed);
-        let creates_files = params
-            .capabilities
+        let creates_files = capabilities
             .workspace
             .as_ref()
             .and_then(|workspace| workspace.workspace_edit.as_ref())
@@ -142,6 +139,13 @@ impl LanguageServer for Server {
                         .is_some_and(|operations| operations.contains(&ResourceOperationKind::Create))
             });
         self.state.client_creates_files.store(creates_files, Ordering::Relaxed);
+        encoding_kind
+    }
+}
+
+impl LanguageServer for Server {
+    async fn initialize(&self, params: InitializeParams) -> jsonrpc::Result<InitializeResult> {
+        let encoding_kind = self.note_client_capabilities(&params.capabilities);
         let client_inline = params
             .capabilities
             .text_document

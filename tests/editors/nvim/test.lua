@@ -452,6 +452,35 @@ local function steps()
   log('6. recorded: shown %d, accepted %d, partially accepted %d, dismissed %d', all.shown, all.accepted, all.partially_accepted, all.dismissed)
   log('status line: %s', wisp.status())
 
+  -- 7. A code action the way a user picks it (vim.lsp.buf.code_action, which resolves the action
+  -- and applies its edit): "document main" on main's first line adds a /// comment above it and
+  -- changes nothing else.
+  local main_row = find_line('^fn main')
+  api.nvim_win_set_cursor(0, { main_row + 1, 4 })
+  local listed_err, listed = request(client, 'textDocument/codeAction', vim.tbl_extend('force',
+    vim.lsp.util.make_range_params(0, client.offset_encoding), { context = { diagnostics = {} } }))
+  check(not listed_err, 'textDocument/codeAction failed: %s', vim.inspect(listed_err))
+  local titles = vim.tbl_map(function(action) return action.title end, listed or {})
+  log('7. actions on fn main: %s', table.concat(titles, ', '))
+  check(vim.tbl_contains(titles, 'Wisp: document main'), 'document main is offered')
+  before = lines()
+  local changed = tick()
+  vim.lsp.buf.code_action({
+    apply = true,
+    filter = function(action) return action.title == 'Wisp: document main' end,
+  })
+  wait_for(function() return tick() ~= changed end, 120000, 'the document action to be applied')
+  sleep(100)
+  local after = lines()
+  local added = #after - #before
+  check(added >= 1, 'the action added lines (%d)', added)
+  for index = 1, added do
+    check(after[main_row + index]:match('^/// %S'), 'line %d is a doc comment: %q', main_row + index, after[main_row + index])
+  end
+  check(after[main_row + added + 1] == before[main_row + 1], 'fn main() follows the comment')
+  check(same_lines(vim.list_slice(after, 1, main_row), vim.list_slice(before, 1, main_row)), 'lines above unchanged')
+  log('7. applied: %q', table.concat(vim.list_slice(after, main_row + 1, main_row + added), '\n'))
+
   client:stop()
   wait_for(function()
     return client:is_stopped()

@@ -269,6 +269,18 @@ fn write_tests(
             "the model wrote no test for {name} (no {marker} in its answer); nothing was changed — try again with a larger model"
         )));
     }
+    place_tests(request, language, name, tests)
+}
+
+/// Where the tests of function `name` go: a test module at the end of a Rust file, a file beside
+/// the source for the other languages (with the import or package line it needs).
+fn place_tests(
+    request: &ActionRequest<'_>,
+    language: &str,
+    name: &str,
+    tests: String,
+) -> Result<ActionEdit, ActionError> {
+    let document = request.document;
     let end = document.len_bytes();
     let separator = if document.slice(end.saturating_sub(1)..end) == "\n" { "\n" } else { "\n\n" };
     let stem =

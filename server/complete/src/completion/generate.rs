@@ -93,6 +93,28 @@ pub fn suggest(
         generation.decode_ms,
         generation.stop_reason,
     );
+    let (unfiltered, filtered, confidence) = finish(&generation, gathered, blank, settings);
+    Ok(Suggestion {
+        text: filtered.text,
+        unfiltered,
+        cut_by: filtered.cut_by,
+        confidence,
+        prompt: request.prompt,
+        generation,
+        window_start,
+        snippets: built.snippets,
+    })
+}
+
+/// The generated text as the suggestion to show: the cursor's own post-processing (typed spaces,
+/// blank lines first, indentation written again), the filters, then the confidence of what is left
+/// and the threshold. Returns the text before the filters too.
+fn finish(
+    generation: &Generation,
+    gathered: &Gathered,
+    blank: &str,
+    settings: &CompletionConfig,
+) -> (String, wisp_guard::Filtered, Option<Confidence>) {
     let text = after_typed_blank(&generation.text, blank);
     let line_before_cursor = &gathered.prefix[gathered.prefix.rfind('\n').map_or(0, |newline| newline + 1)..];
     let text = if line_before_cursor.trim().is_empty() && gathered.line_after_cursor.trim().is_empty() {
@@ -110,6 +132,9 @@ pub fn suggest(
         .unwrap_or(0);
     let unfiltered = unfiltered.to_owned();
     let mut filtered = wisp_guard::run(&unfiltered, &surroundings(gathered, settings));
+    if !filtered.cut_by.is_empty() {
+        tracing::debug!("filters {:?} cut {unfiltered:?} to {:?}", filtered.cut_by, filtered.text);
+    }
     let shown = if filtered.text.is_empty() { unfiltered.len() } else { filtered.text.len() };
     let confidence = confidence(&generation.token_scores, lead..lead + shown);
     if !filtered.text.is_empty()
@@ -118,16 +143,7 @@ pub fn suggest(
         filtered.text.clear();
         filtered.cut_by.push("confidence");
     }
-    Ok(Suggestion {
-        text: filtered.text,
-        unfiltered,
-        cut_by: filtered.cut_by,
-        confidence,
-        prompt: request.prompt,
-        generation,
-        window_start,
-        snippets: built.snippets,
-    })
+    (unfiltered, filtered, confidence)
 }
 
 /// What the filters see around the cursor of `gathered`.

@@ -13,9 +13,9 @@ use tower_lsp_server::{NotCancellable, OngoingProgress, Unbounded};
 
 use crate::handlers::workspace::PROGRESS_CREATE_TIMEOUT;
 use crate::server::{error, Server, MODEL_UNAVAILABLE};
-use crate::state::Metrics;
+use crate::state::{Metrics, ModelState};
 use crate::to_proto;
-use wisp_complete::actions::{self, ActionError, ActionKind, ActionRequest, Diagnostic};
+use wisp_complete::actions::{self, ActionEdit, ActionError, ActionKind, ActionRequest, Diagnostic};
 use wisp_complete::service::ready_engine;
 use wisp_engine::CancelFlag;
 
@@ -112,46 +112,24 @@ impl Server {
             })?;
         let selection = to_proto::byte_range(&document, data.range, encoding);
         let file = data.uri.to_file_path().map(|path| path.into_owned());
-        // Read on the model thread, after a load queued before it.
-        let model = std::sync::Arc::clone(&self.state.model);
-        // Dropping this future (the client cancelled the request) stops the model.
         let cancel = CancelFlag::new();
+        // Dropping this future (the client cancelled the request) stops the model.
         let _cancel_on_drop = CancelOnDrop(cancel.clone());
         self.state.service.cancel_background();
         let progress = self.begin_progress(&action.title).await;
-        let job_document = document.clone();
-        let job_cancel = cancel.clone();
-        let kind = data.kind;
-        let diagnostic = data.message.map(|message| Diagnostic { range: selection.clone(), message });
-        let job_file = file.clone();
+        let job = ActionJob {
+            kind: data.kind,
+            document: document.clone(),
+            file: file.clone(),
+            display_path,
+            diagnostic: data.message.map(|message| Diagnostic { range: selection.clone(), message }),
+            selection,
+            config,
+            cancel,
+        };
+        let model = std::sync::Arc::clone(&self.state.model);
         let metrics = std::sync::Arc::clone(&self.state.service.metrics);
-        let outcome = self
-            .state
-            .service
-            .worker()
-            .run(move || {
-                let engine = ready_engine(&model).map_err(ActionError::Model)?;
-                let request = ActionRequest {
-                    kind,
-                    document: &job_document,
-                    file: job_file.as_deref(),
-                    display_path: &display_path,
-                    selection,
-                    diagnostic,
-                    config: &config,
-                    cancel: job_cancel,
-                };
-                let outcome = actions::resolve(engine.as_ref(), &request);
-                // Counted here: after a cancel, nobody awaits the job's end.
-                let counter = match &outcome {
-                    Ok(_) => &metrics.actions_resolved,
-                    Err(ActionError::Cancelled) => &metrics.actions_cancelled,
-                    Err(_) => &metrics.actions_refused,
-                };
-                Metrics::add(counter, 1);
-                outcome
-            })
-            .await;
+        let outcome = self.state.service.worker().run(move || job.run(&model, &metrics)).await;
         if let Some(progress) = progress {
             progress.finish().await;
         }
@@ -190,6 +168,48 @@ impl Server {
             }
             _ => None,
         }
+    }
+}
+
+/// An action to resolve on the model thread, with everything it reads.
+struct ActionJob {
+    kind: ActionKind,
+    document: wisp_syntax::Document,
+    file: Option<std::path::PathBuf>,
+    display_path: String,
+    diagnostic: Option<Diagnostic>,
+    selection: std::ops::Range<usize>,
+    config: wisp_complete::config::Config,
+    cancel: CancelFlag,
+}
+
+impl ActionJob {
+    /// Resolves the action with the model loaded now (read on the model thread, after a load
+    /// queued before it), counting how it ended: after a cancel, nobody awaits the job's end.
+    fn run(
+        self,
+        model: &std::sync::RwLock<ModelState>,
+        metrics: &Metrics,
+    ) -> Result<ActionEdit, ActionError> {
+        let engine = ready_engine(model).map_err(ActionError::Model)?;
+        let request = ActionRequest {
+            kind: self.kind,
+            document: &self.document,
+            file: self.file.as_deref(),
+            display_path: &self.display_path,
+            selection: self.selection,
+            diagnostic: self.diagnostic,
+            config: &self.config,
+            cancel: self.cancel,
+        };
+        let outcome = actions::resolve(engine.as_ref(), &request);
+        let counter = match &outcome {
+            Ok(_) => &metrics.actions_resolved,
+            Err(ActionError::Cancelled) => &metrics.actions_cancelled,
+            Err(_) => &metrics.actions_refused,
+        };
+        Metrics::add(counter, 1);
+        outcome
     }
 }
 
