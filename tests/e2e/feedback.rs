@@ -49,7 +49,8 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 fn suggestion(client: &mut Client, uri: &str, line: u32, character: u32) -> Value {
     let response = client.inline_completion(uri, line, character);
-    first_item(&response).unwrap_or_else(|| panic!("no inline item: {response}")).clone()
+    let logs = || client.stderr.lock().unwrap().clone();
+    first_item(&response).unwrap_or_else(|| panic!("no inline item: {response}\n{}", logs())).clone()
 }
 
 #[test]
@@ -63,7 +64,8 @@ fn issue_5_accept_show_partial_accept_and_dismiss_arrive_over_stdio_and_land_in_
     let text = format!("// owner: {email}, deploy key {aws_key}\n{DEMO}");
     let uri = format!("file://{}/src/main.rs", root.display());
 
-    let mut client = Client::spawn(&[("WISP_DATA_DIR", data.to_str().unwrap())]);
+    let mut client =
+        Client::spawn(&[("WISP_DATA_DIR", data.to_str().unwrap()), ("WISP_LOG", "info,wisp_complete=debug")]);
     let options = json!({ "telemetry": { "events": true, "content": true, "survival_after_s": [1] } });
     let result = client.initialize_at(&root, options, json!({}));
     let commands = &result["capabilities"]["executeCommandProvider"]["commands"];
@@ -112,8 +114,9 @@ fn issue_5_accept_show_partial_accept_and_dismiss_arrive_over_stdio_and_land_in_
         .notify("textDocument/didPartiallyAcceptCompletion", json!({ "item": second, "acceptedLength": 3 }));
 
     // 3. Shown and dismissed by the user.
-    // After `fn total_price(`.
-    let (line, character) = (8, 15);
+    // At the end of `fn main() {`. (After `fn total_price(`, in front of the parameters already
+    // there, the model's `items: Item[]?) -> u64 {` would not parse: it is no longer shown.)
+    let (line, character) = (12, 11);
     let third = suggestion(&mut client, &uri, line, character);
     client.notify("textDocument/didShowCompletion", json!({ "item": third }));
     client.notify(

@@ -6,8 +6,9 @@
 //! No tool in this field checks its suggestions against a parser.
 //!
 //! A suggestion may be unfinished without being wrong: `while let Some(x) = it.next() {` on its
-//! own is the start the user wants, and so is `if ready:`. It is checked as finished: with the
-//! brackets it opened closed after it, and a `pass` body after a trailing `:`.
+//! own is the start the user wants, and so are `if ready:` and `let total = sum(items)` before its
+//! `;`. It is checked as finished: with the brackets it opened closed after it, a `pass` body after
+//! a trailing `:`, and, at the end of a line, the `;` of languages that end statements with one.
 
 use crate::filters::balance_brackets::brackets;
 use crate::pipeline::{indent_width, line_starts, Surroundings};
@@ -19,13 +20,13 @@ const MAX_ATTEMPTS: usize = 12;
 /// and then as much of the next line as parses (to a token in the first line, to a `;` in a later
 /// one); all of `text` when the language has no grammar.
 pub fn keep(text: &str, around: &Surroundings<'_>) -> usize {
-    let Some((document, offset)) = around.syntax else { return text.len() };
+    if around.syntax.is_none() {
+        return text.len();
+    }
     let attempts = std::cell::Cell::new(0);
     let adds_errors = |length: usize| {
         attempts.set(attempts.get() + 1);
-        document
-            .errors_added_by_insert(offset, &finished(&text[..length], around))
-            .is_some_and(|added| added > 0)
+        errors_added(&text[..length], around).is_some_and(|added| added > 0)
     };
     if !adds_errors(text.len()) {
         return text.len();
@@ -87,10 +88,17 @@ fn token_ends(line: &str) -> Vec<usize> {
 }
 
 /// The syntax errors `text` adds at the cursor, checked as finished (see the module docs); None
-/// without a grammar.
+/// without a grammar. In a language that ends statements with `;` (its comments start with `//`),
+/// a statement the suggestion leaves without one at the end of a line is unfinished, not wrong.
 pub fn errors_added(text: &str, around: &Surroundings<'_>) -> Option<usize> {
     let (document, offset) = around.syntax?;
-    document.errors_added_by_insert(offset, &finished(text, around))
+    let finished = finished(text, around);
+    let added = document.errors_added_by_insert(offset, &finished)?;
+    if added == 0 || around.line_comment != Some("//") || !around.line_after_cursor().trim().is_empty() {
+        return Some(added);
+    }
+    let with_semicolon = document.errors_added_by_insert(offset, &format!("{finished};"))?;
+    Some(added.min(with_semicolon))
 }
 
 /// `text` as if finished: the brackets it opened and left open closed after it (`{` on a line of
