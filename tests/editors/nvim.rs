@@ -3,7 +3,8 @@
 //! tests/editors/nvim/test.lua types into a Rust file, reads the ghost text from its extmark,
 //! accepts it whole (<Tab>) and by word (<M-Right>), types through it, dismisses it (<C-]>),
 //! triggers one (<M-\>), and checks the buffer holds exactly what was shown; then `wisp stats`
-//! must show the feedback events the plugin sent.
+//! must show the feedback events the plugin sent, and a code action picked the way a user picks
+//! one (`vim.lsp.buf.code_action`) must add a doc comment above `fn main()`.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -14,8 +15,9 @@ use serde_json::Value;
 /// The whole Neovim run: a cold model load and a handful of suggestions on a busy 2-core machine.
 const TIMEOUT: Duration = Duration::from_secs(360);
 
-/// A Rust file with an indented blank line in a function body (line 7), a line that opens a block
-/// (`match n {`) and a call in main() after which the test types a new line.
+/// A Rust file with an indented blank line in a function body (line 7), lines that open a block
+/// (`fn main() {`, and `match n {`, where SmolLM2's arms do not parse) and a call in main() after
+/// which the test types a new line.
 const MAIN_RS: &str = "use std::collections::HashMap;
 
 /// Counts how often each word occurs in `text`.
