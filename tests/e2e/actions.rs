@@ -79,7 +79,10 @@ fn syntax_errors(text: &str) -> usize {
 #[test]
 fn actions_are_listed_where_they_apply_and_resolve_to_edits_that_parse() {
     let mut client = Client::spawn(&[]);
-    let capabilities = client.initialize(json!({ "actions": { "max_tokens": 96 } }), json!({}));
+    let capabilities = client.initialize(
+        json!({ "actions": { "max_tokens": 96 } }),
+        json!({ "window": { "workDoneProgress": true } }),
+    );
     assert_eq!(
         capabilities["capabilities"]["codeActionProvider"]["resolveProvider"],
         json!(true),
@@ -131,6 +134,16 @@ fn actions_are_listed_where_they_apply_and_resolve_to_edits_that_parse() {
     }
     for title in ["Wisp: document mean", "Wisp: explain the selection"] {
         assert!(resolved.iter().any(|done| done == title), "{title} gave no edit; resolved: {resolved:?}");
+    }
+    // The client showed progress while the model worked on each.
+    for title in ["document mean", "explain the selection"] {
+        let begin = client.notification("$/progress", |params| {
+            params["value"]["kind"] == json!("begin") && params["value"]["title"] == json!(title)
+        });
+        let token = begin["params"]["token"].clone();
+        client.notification("$/progress", |params| {
+            params["token"] == token && params["value"]["kind"] == json!("end")
+        });
     }
     client.shutdown_and_exit();
 }
