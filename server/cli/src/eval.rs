@@ -438,7 +438,9 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
     let reports = wisp_eval::evaluate(&tasks, &modes, &mut run, &mut progress);
     writeln!(out)?;
     wisp_eval::print_report(&reports, out)?;
-    print_retrieval(&records, tasks.len(), &modes, out)?;
+    // Retrieval is recorded for the modes that ran the model, not for their unfiltered twins.
+    let computed: Vec<&str> = modes.iter().copied().filter(|mode| !mode.ends_with(UNFILTERED)).collect();
+    print_retrieval(&records, tasks.len(), &computed, out)?;
     filter_us.sort_by(f64::total_cmp);
     let filter_percentile = |p: f64| {
         let rank = ((p / 100.0) * filter_us.len() as f64).ceil() as usize;
