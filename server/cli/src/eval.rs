@@ -442,27 +442,19 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
     let computed: Vec<&str> = modes.iter().copied().filter(|mode| !mode.ends_with(UNFILTERED)).collect();
     print_retrieval(&records, tasks.len(), &computed, out)?;
     filter_us.sort_by(f64::total_cmp);
-    let filter_percentile = |p: f64| {
-        let rank = ((p / 100.0) * filter_us.len() as f64).ceil() as usize;
-        filter_us.get(rank.clamp(1, filter_us.len().max(1)) - 1).copied().unwrap_or(0.0)
-    };
     writeln!(
         out,
         "filters (syntax check included): p50 {:.0} µs, p95 {:.0} µs per suggestion over {} runs",
-        filter_percentile(50.0),
-        filter_percentile(95.0),
+        wisp_eval::percentile(&filter_us, 50.0),
+        wisp_eval::percentile(&filter_us, 95.0),
         filter_us.len()
     )?;
     context_ms.sort_by(f64::total_cmp);
-    let percentile = |p: f64| {
-        let rank = ((p / 100.0) * context_ms.len() as f64).ceil() as usize;
-        context_ms.get(rank.clamp(1, context_ms.len().max(1)) - 1).copied().unwrap_or(0.0)
-    };
     writeln!(
         out,
         "context gathering in full mode (tags + retrieval): p50 {:.2} ms, p95 {:.2} ms over {} runs",
-        percentile(50.0),
-        percentile(95.0),
+        wisp_eval::percentile(&context_ms, 50.0),
+        wisp_eval::percentile(&context_ms, 95.0),
         context_ms.len()
     )?;
     if options.perplexity_files > 0 {

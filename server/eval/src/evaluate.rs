@@ -233,7 +233,7 @@ fn share(sum: f64, n: usize) -> f64 {
 }
 
 /// Nearest-rank percentile of sorted values; 0 when there are none.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -63,7 +63,7 @@ mod task;
 mod tasks;
 
 pub use dir::{files_from_dir, tasks_from_dir};
-pub use evaluate::{evaluate, Guarded, ModeReport, Outcome};
+pub use evaluate::{evaluate, percentile, Guarded, ModeReport, Outcome};
 pub use git::{files_from_repo, tasks_from_repo};
 pub use report::print_report;
 pub use score::{score, Score};
