@@ -87,13 +87,20 @@ fn token_ends(line: &str) -> Vec<usize> {
     ends
 }
 
-/// The syntax errors `text` adds at the cursor, checked as finished (see the module docs); None
-/// without a grammar. In a language that ends statements with `;` (its comments start with `//`),
-/// a statement the suggestion leaves without one at the end of a line is unfinished, not wrong.
+/// The syntax errors `text` adds at the cursor, as it is or checked as finished (see the module
+/// docs), whichever adds fewer; None without a grammar. In a language that ends statements with
+/// `;` (its comments start with `//`), a statement the suggestion leaves without one at the end of
+/// a line is unfinished, not wrong.
 pub fn errors_added(text: &str, around: &Surroundings<'_>) -> Option<usize> {
     let (document, offset) = around.syntax?;
+    // As it is first: the code after the cursor may close what the suggestion opens
+    // (`if ready {` before the block's body and its `}`).
+    let as_is = document.errors_added_by_insert(offset, text)?;
+    if as_is == 0 {
+        return Some(0);
+    }
     let finished = finished(text, around);
-    let added = document.errors_added_by_insert(offset, &finished)?;
+    let added = as_is.min(document.errors_added_by_insert(offset, &finished)?);
     if added == 0 || around.line_comment != Some("//") || !around.line_after_cursor().trim().is_empty() {
         return Some(added);
     }
