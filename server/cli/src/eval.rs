@@ -409,6 +409,12 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
             latency,
             confidence: suggestion.confidence.map(|confidence| confidence.mean),
         };
+        if options.show {
+            eprintln!(
+                "  adds errors as inserted: {:?}, with an open block at its end finished: {:?}; confidence {:?}",
+                filtered.guard.adds_errors, filtered.guard.adds_errors_finished, filtered.confidence
+            );
+        }
         if !options.compare_filters {
             return Ok(filtered);
         }

@@ -30,8 +30,8 @@ pub struct Guarded {
     pub cut: bool,
     /// The completion inserted as it is adds syntax errors to the document (None: no grammar).
     pub adds_errors: Option<bool>,
-    /// It adds errors even with the brackets it left open closed (an unfinished block is not an
-    /// error then).
+    /// It adds errors even when a block it opens at its end is taken as finished (the body the
+    /// user writes next is not an error): the rule the syntax filter applies.
     pub adds_errors_finished: Option<bool>,
 }
 
@@ -62,10 +62,14 @@ pub struct ModeReport {
     pub cut: f64,
     pub suppressed: f64,
     /// Completions shown in a document with a grammar, and the shares of them that add syntax
-    /// errors as inserted, and with their open brackets closed.
+    /// errors as inserted, and with a block they open at their end taken as finished.
     pub n_checked: usize,
     pub adds_errors: f64,
     pub adds_errors_finished: f64,
+    /// Mean edit similarity over the tasks where something was shown: how right a suggestion
+    /// is when there is one (suppressing a wrong one lowers [`ModeReport::edit_similarity`] and
+    /// raises this).
+    pub shown_edit_similarity: f64,
     /// Exact match per decile of confidence, least sure first, over the completions that have
     /// one: (lowest and highest confidence in the decile, completions, exact-match share).
     pub by_confidence: Vec<(f32, f32, usize, f64)>,
@@ -118,6 +122,8 @@ struct Tally {
     n_checked: usize,
     n_adds_errors: usize,
     n_adds_errors_finished: usize,
+    n_shown: usize,
+    shown_edit_similarity_sum: f64,
     /// (confidence, exact match) of each completion with a confidence.
     scored: Vec<(f32, bool)>,
 }
@@ -141,6 +147,8 @@ impl Tally {
             n_checked: 0,
             n_adds_errors: 0,
             n_adds_errors_finished: 0,
+            n_shown: 0,
+            shown_edit_similarity_sum: 0.0,
             scored: Vec::new(),
         }
     }
@@ -179,6 +187,10 @@ impl Tally {
         self.n_exact += usize::from(score.exact_match);
         self.n_first_line_exact += usize::from(score.first_line_exact);
         self.edit_similarity_sum += score.edit_similarity;
+        if !completion.trim().is_empty() {
+            self.n_shown += 1;
+            self.shown_edit_similarity_sum += score.edit_similarity;
+        }
         let kind_index = MaskKind::ALL.iter().position(|&kind| kind == task.kind).unwrap_or_default();
         self.by_kind[kind_index].0 += 1;
         self.by_kind[kind_index].1 += usize::from(score.exact_match);
@@ -217,6 +229,7 @@ impl Tally {
             n_checked: self.n_checked,
             adds_errors: share(self.n_adds_errors as f64, self.n_checked),
             adds_errors_finished: share(self.n_adds_errors_finished as f64, self.n_checked),
+            shown_edit_similarity: share(self.shown_edit_similarity_sum, self.n_shown),
             by_confidence,
             mode: self.mode,
         }
@@ -275,6 +288,8 @@ mod tests {
         assert_eq!((report.cut, report.suppressed), (0.25, 0.25), "of the 4 where the model had text");
         assert_eq!(report.n_checked, 2, "shown, in a document with a grammar");
         assert_eq!((report.adds_errors, report.adds_errors_finished), (0.5, 0.0));
+        let shown = (1.0 + 0.5 + 0.0) / 3.0;
+        assert!((report.shown_edit_similarity - shown).abs() < 1e-9, "over a, b and e only");
     }
 
     #[test]

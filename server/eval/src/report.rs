@@ -51,7 +51,7 @@ pub fn print_report(reports: &[ModeReport], out: &mut dyn Write) -> std::io::Res
 
     writeln!(out)?;
     write!(out, "{:mode_width$}", "filters")?;
-    for header in ["cut", "suppressed", "checked", "+errors", "+err (fin)"] {
+    for header in ["cut", "suppressed", "checked", "+errors", "+err (blk)", "ES shown"] {
         write!(out, "{header:>VALUE_WIDTH$}")?;
     }
     writeln!(out)?;
@@ -63,6 +63,7 @@ pub fn print_report(reports: &[ModeReport], out: &mut dyn Write) -> std::io::Res
             report.n_checked.to_string(),
             percent(report.adds_errors),
             percent(report.adds_errors_finished),
+            format!("{:.3}", report.shown_edit_similarity),
         ];
         for value in values {
             write!(out, "{value:>VALUE_WIDTH$}")?;

@@ -5,10 +5,12 @@
 //! none, or dropped. A mid-line suggestion that closes what the code after it closes is breaking.
 //! No tool in this field checks its suggestions against a parser.
 //!
-//! A suggestion may be unfinished without being wrong: `while let Some(x) = it.next() {` on its
-//! own is the start the user wants, and so are `if ready:` and `let total = sum(items)` before its
-//! `;`. It is checked as finished: with the brackets it opened closed after it, a `pass` body after
-//! a trailing `:`, and, at the end of a line, the `;` of languages that end statements with one.
+//! One kind of unfinished suggestion is not wrong: one that ends by opening a block,
+//! `while let Some(x) = it.next() {` or `if ready:`, is the start the user wants, and its body
+//! comes next. Such a suggestion is checked as finished, with the brackets it opened closed after
+//! it and a `pass` body after a trailing `:`. Anything else is checked as it would be inserted: a
+//! statement without its `;`, a call left open or a block cut off in its middle (by the line cap or
+//! the token limit) is cut back to the lines before it.
 
 use crate::filters::balance_brackets::brackets;
 use crate::pipeline::{indent_width, line_starts, Surroundings};
@@ -67,12 +69,14 @@ pub fn keep(text: &str, around: &Surroundings<'_>) -> usize {
 }
 
 /// Offsets in `line` where a token ends: after a closing bracket, `;` or `,`, and before a
-/// closing bracket or a space that follows a word.
+/// closing bracket or a space that follows a word, a number or a closing quote (not an operator:
+/// `1 <<` may parse before the next line and is no answer).
 fn token_ends(line: &str) -> Vec<usize> {
     let mut ends = Vec::new();
     let mut previous = ' ';
     for (at, c) in line.char_indices() {
-        if c == ' ' && previous != ' ' {
+        if c == ' ' && (previous.is_alphanumeric() || matches!(previous, '_' | '"' | '\'' | ')' | ']' | '}'))
+        {
             ends.push(at);
         }
         if matches!(c, ')' | ']' | '}') && !matches!(previous, '(' | '[' | '{' | ' ') {
@@ -87,30 +91,47 @@ fn token_ends(line: &str) -> Vec<usize> {
     ends
 }
 
-/// The syntax errors `text` adds at the cursor, as it is or checked as finished (see the module
-/// docs), whichever adds fewer; None without a grammar. In a language that ends statements with
-/// `;` (its comments start with `//`), a statement the suggestion leaves without one at the end of
-/// a line is unfinished, not wrong.
+/// The syntax errors `text` adds at the cursor as it would be inserted, or, when it ends by
+/// opening a block (see the module docs), as if finished, whichever adds fewer; None without a
+/// grammar.
 pub fn errors_added(text: &str, around: &Surroundings<'_>) -> Option<usize> {
     let (document, offset) = around.syntax?;
     // As it is first: the code after the cursor may close what the suggestion opens
     // (`if ready {` before the block's body and its `}`).
     let as_is = document.errors_added_by_insert(offset, text)?;
-    if as_is == 0 {
-        return Some(0);
+    if as_is == 0 || !opens_block(text, around) {
+        return Some(as_is);
     }
-    let finished = finished(text, around);
-    let added = as_is.min(document.errors_added_by_insert(offset, &finished)?);
-    if added == 0 || around.line_comment != Some("//") || !around.line_after_cursor().trim().is_empty() {
-        return Some(added);
-    }
-    let with_semicolon = document.errors_added_by_insert(offset, &format!("{finished};"))?;
-    Some(added.min(with_semicolon))
+    Some(as_is.min(document.errors_added_by_insert(offset, &finished(text, around))?))
 }
 
-/// `text` as if finished: the brackets it opened and left open closed after it (`{` on a line of
-/// its own), and a body after a last line that ends in `:` (a Python block).
-fn finished(text: &str, around: &Surroundings<'_>) -> String {
+/// Whether `text` ends by opening one block whose body is still to be written: its last line
+/// ends in `{` (or in `:`, in a language whose blocks start with one: comments start with `#`)
+/// and that is the only bracket it leaves open; nothing follows the cursor on a one-line
+/// suggestion's line; and the code after the cursor is the end of the enclosing block (a line
+/// less indented than the opening one) or of the file. Before code as deep as the opening line,
+/// the new block would swallow it; before deeper code, that code is its body: either way the
+/// suggestion is checked as it is. A suggestion that leaves more blocks open was cut off in
+/// their middle.
+fn opens_block(text: &str, around: &Surroundings<'_>) -> bool {
+    let trimmed = text.trim_end();
+    let colon_block = around.line_comment == Some("#") && trimmed.ends_with(':');
+    let open = open_brackets(text, around);
+    let opener = match open.as_slice() {
+        ['{'] => trimmed.ends_with('{'),
+        [] => colon_block,
+        _ => false,
+    };
+    if !opener || (!text.contains('\n') && !around.line_after_cursor().trim().is_empty()) {
+        return false;
+    }
+    let opener_indent = opener_indent(text, around);
+    let next_line = around.suffix.split('\n').skip(1).find(|line| !line.trim().is_empty());
+    next_line.is_none_or(|line| indent_width(line) < opener_indent)
+}
+
+/// The brackets `text` opens and leaves open, in order.
+fn open_brackets(text: &str, around: &Surroundings<'_>) -> Vec<char> {
     let mut open = Vec::new();
     for (_, bracket) in brackets(text, around.line_comment) {
         match bracket {
@@ -120,9 +141,22 @@ fn finished(text: &str, around: &Surroundings<'_>) -> String {
             }
         }
     }
-    let last_line = text.rsplit('\n').next().unwrap_or_default();
-    let last_line_indent =
-        if text.contains('\n') { indent_width(last_line) } else { indent_width(around.line_before_cursor()) };
+    open
+}
+
+/// The indentation of the line `text` ends on, once inserted at the cursor.
+fn opener_indent(text: &str, around: &Surroundings<'_>) -> usize {
+    match text.rsplit_once('\n') {
+        Some((_, last_line)) => indent_width(last_line),
+        None => indent_width(around.line_before_cursor()),
+    }
+}
+
+/// `text` as if finished: the brackets it opened and left open closed after it (`{` on a line of
+/// its own), and a body after a last line that ends in `:` (a Python block).
+fn finished(text: &str, around: &Surroundings<'_>) -> String {
+    let open = open_brackets(text, around);
+    let last_line_indent = opener_indent(text, around);
     let mut finished = text.to_owned();
     if open.is_empty() && text.trim_end().ends_with(':') {
         finished.push_str(&format!("\n{}pass", " ".repeat(last_line_indent + 4)));
@@ -135,4 +169,19 @@ fn finished(text: &str, around: &Surroundings<'_>) -> String {
         }
     }
     finished
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_ends;
+
+    #[test]
+    fn a_line_is_cut_after_operands_and_brackets_never_after_an_operator() {
+        fn cuts(line: &str) -> Vec<&str> {
+            token_ends(line).into_iter().map(|end| &line[..end]).collect()
+        }
+        assert_eq!(cuts("1 << n"), ["1"]);
+        assert_eq!(cuts("f(a, b) + 1;"), ["f(a,", "f(a, b", "f(a, b)", "f(a, b) + 1;"]);
+        assert_eq!(cuts("x = \"a\" or"), ["x", "x = \"a\""]);
+    }
 }
