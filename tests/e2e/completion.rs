@@ -204,8 +204,9 @@ fn a_client_with_inline_completion_is_not_offered_the_completion_menu_too() {
 }
 
 /// Indented lines of one of Wisp's own files, each blanked to its indentation and asked for at
-/// the end of it, as a user on a fresh line would.
-const INDENTED_BLANK_LINES: usize = 6;
+/// the end of it, as a user on a fresh line would. Many of the small model's lines there do not
+/// parse and are not shown: a third of them answered is enough to check the indentation.
+const INDENTED_BLANK_LINES: usize = 9;
 
 #[test]
 fn issue_10_suggestions_on_indented_blank_lines_do_not_repeat_the_indentation() {
@@ -221,7 +222,11 @@ fn issue_10_suggestions_on_indented_blank_lines_do_not_repeat_the_indentation() 
     let step = indented.len() / INDENTED_BLANK_LINES;
     let mut client = Client::spawn(&[]);
     client.initialize(
-        json!({ "context": { "index": false }, "completion": { "prompt_tokens": 384, "max_tokens": 24 } }),
+        // Every suggestion is checked for its indentation, however unsure the model is of it.
+        json!({
+            "context": { "index": false },
+            "completion": { "prompt_tokens": 384, "max_tokens": 24, "min_confidence": 0.0 }
+        }),
         json!({}),
     );
     let mut answered = 0;
@@ -245,7 +250,7 @@ fn issue_10_suggestions_on_indented_blank_lines_do_not_repeat_the_indentation() 
         );
     }
     assert!(
-        answered >= INDENTED_BLANK_LINES / 2,
+        answered >= INDENTED_BLANK_LINES / 3,
         "only {answered} of {INDENTED_BLANK_LINES} lines were answered"
     );
     assert_eq!(client.shutdown_and_exit().code(), Some(0));

@@ -66,7 +66,12 @@ fn issue_5_accept_show_partial_accept_and_dismiss_arrive_over_stdio_and_land_in_
 
     let mut client =
         Client::spawn(&[("WISP_DATA_DIR", data.to_str().unwrap()), ("WISP_LOG", "info,wisp_complete=debug")]);
-    let options = json!({ "telemetry": { "events": true, "content": true, "survival_after_s": [1] } });
+    // Feedback is about what the editor does with a suggestion: whatever the model's confidence in
+    // it, it must be shown (`min_confidence` 0).
+    let options = json!({
+        "telemetry": { "events": true, "content": true, "survival_after_s": [1] },
+        "completion": { "min_confidence": 0.0 }
+    });
     let result = client.initialize_at(&root, options, json!({}));
     let commands = &result["capabilities"]["executeCommandProvider"]["commands"];
     assert_eq!(commands, &json!(["wisp.acceptCompletion"]), "{result}");
@@ -94,10 +99,11 @@ fn issue_5_accept_show_partial_accept_and_dismiss_arrive_over_stdio_and_land_in_
     assert!(accepted.get("error").is_none(), "{accepted}");
 
     // 2. Shown and partly accepted (3 UTF-16 units).
-    // After `    let total = `, the rest of the line deleted first: in front of the code that was
-    // there, the model's `total_price(items)` would not parse, and is not shown.
+    // After `    let total = `, the call deleted first, its `;` kept: in front of the call that was
+    // there, the model's `total_price(items)` would not parse, and neither would it without the
+    // `;` (before the next statement); neither is shown.
     let (line, character) = (17, 16);
-    let rest_of_line = "total_price(&items);".len() as u32;
+    let rest_of_line = "total_price(&items)".len() as u32;
     client.notify(
         "textDocument/didChange",
         json!({

@@ -388,7 +388,8 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
             );
         }
         let latency = started.elapsed();
-        let around = completion::surroundings(&gathered, &options.completion);
+        let truncated = suggestion.generation.stop_reason == wisp_engine::StopReason::MaxTokens;
+        let around = completion::surroundings(&gathered, &options.completion, truncated);
         let filtering = Instant::now();
         let _ = wisp_guard::run(&suggestion.unfiltered, &around);
         filter_us.push(filtering.elapsed().as_secs_f64() * 1e6);

@@ -28,12 +28,23 @@ pub struct Surroundings<'a> {
     /// The document and the cursor's byte offset in it, when its language has a grammar: the
     /// syntax check inserts the suggestion there and reparses.
     pub syntax: Option<(&'a Document, usize)>,
+    /// The model was stopped in the middle of the suggestion's last line (by the token limit):
+    /// that line is unfinished, not wrong.
+    pub truncated: bool,
 }
 
 impl<'a> Surroundings<'a> {
     /// Surroundings with only the text around the cursor (no language, no syntax tree).
     pub fn text(prefix: &'a str, suffix: &'a str, max_lines: usize) -> Surroundings<'a> {
-        Surroundings { prefix, suffix, line_comment: None, stop_patterns: &[], max_lines, syntax: None }
+        Surroundings {
+            prefix,
+            suffix,
+            line_comment: None,
+            stop_patterns: &[],
+            max_lines,
+            syntax: None,
+            truncated: false,
+        }
     }
 
     /// The cursor's line before the cursor.

@@ -5,6 +5,7 @@
 //! ```text
 //! language: rust            (optional: a language id; without it, plain text)
 //! max_lines: 8              (optional)
+//! truncated: true           (optional: the model was stopped in the middle of the last line)
 //! --- document
 //! fn f() {
 //!     foo($0)
@@ -102,6 +103,7 @@ fn check(filter: &str) -> usize {
             stop_patterns: language.as_ref().map_or(&[], |language| language.stop_patterns.as_slice()),
             max_lines,
             syntax: document.tree().map(|_| (&document, before.len())),
+            truncated: fixture.header("truncated") == Some("true"),
         };
         let kept = run_only(&fixture.suggestion, &around, &[(name, function)]).text;
         if update {

@@ -264,7 +264,7 @@ fn write_tests(
         "go" => "func Test",
         _ => "test(",
     };
-    if !tests.contains(marker) && !(marker == "test(" && tests.contains("it(")) {
+    if !(tests.contains(marker) || (marker == "test(" && tests.contains("it("))) {
         return Err(ActionError::Invalid(format!(
             "the model wrote no test for {name} (no {marker} in its answer); nothing was changed — try again with a larger model"
         )));

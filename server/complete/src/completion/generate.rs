@@ -131,7 +131,8 @@ fn finish(
         .filter(|&lead| lead + unfiltered.len() <= generation.text.len())
         .unwrap_or(0);
     let unfiltered = unfiltered.to_owned();
-    let mut filtered = wisp_guard::run(&unfiltered, &surroundings(gathered, settings));
+    let truncated = generation.stop_reason == wisp_engine::StopReason::MaxTokens;
+    let mut filtered = wisp_guard::run(&unfiltered, &surroundings(gathered, settings, truncated));
     if !filtered.cut_by.is_empty() {
         tracing::debug!("filters {:?} cut {unfiltered:?} to {:?}", filtered.cut_by, filtered.text);
     }
@@ -140,14 +141,25 @@ fn finish(
     if !filtered.text.is_empty()
         && confidence.is_some_and(|confidence| confidence.mean < settings.min_confidence)
     {
+        tracing::debug!(
+            "confidence {:.2} is under completion.min_confidence {}: {:?} is not shown",
+            confidence.map_or(0.0, |confidence| confidence.mean),
+            settings.min_confidence,
+            filtered.text
+        );
         filtered.text.clear();
         filtered.cut_by.push("confidence");
     }
     (unfiltered, filtered, confidence)
 }
 
-/// What the filters see around the cursor of `gathered`.
-pub fn surroundings<'g>(gathered: &'g Gathered, settings: &CompletionConfig) -> wisp_guard::Surroundings<'g> {
+/// What the filters see around the cursor of `gathered`, for a suggestion the token limit cut
+/// off in its last line or not (`truncated`).
+pub fn surroundings<'g>(
+    gathered: &'g Gathered,
+    settings: &CompletionConfig,
+    truncated: bool,
+) -> wisp_guard::Surroundings<'g> {
     wisp_guard::Surroundings {
         prefix: &gathered.prefix,
         suffix: &gathered.suffix,
@@ -155,6 +167,7 @@ pub fn surroundings<'g>(gathered: &'g Gathered, settings: &CompletionConfig) -> 
         stop_patterns: &gathered.stop_patterns,
         max_lines: settings.max_lines,
         syntax: gathered.document.as_ref().map(|document| (document, gathered.offset)),
+        truncated,
     }
 }
 

@@ -11,6 +11,11 @@
 //! it and a `pass` body after a trailing `:`. Anything else is checked as it would be inserted: a
 //! statement without its `;`, a call left open or a block cut off in its middle (by the line cap or
 //! the token limit) is cut back to the lines before it.
+//!
+//! A line the token limit stopped the model in the middle of is unfinished by Wisp, not by the
+//! model: alone, it loses its last word (perhaps cut in two) and is checked as finished (brackets
+//! closed, and the `;` of languages that end statements with one), so the start of a long line is
+//! still shown; after whole lines, it goes.
 
 use crate::filters::balance_brackets::brackets;
 use crate::pipeline::{indent_width, line_starts, Surroundings};
@@ -25,6 +30,13 @@ pub fn keep(text: &str, around: &Surroundings<'_>) -> usize {
     if around.syntax.is_none() {
         return text.len();
     }
+    // Cut off by the token limit: the last line goes after whole lines; alone, it loses the word it
+    // may have been cut off in the middle of.
+    let text = match text.rfind('\n') {
+        Some(last_break) if around.truncated => &text[..last_break],
+        None if around.truncated => text.trim_end_matches(|c: char| c.is_alphanumeric() || c == '_'),
+        _ => text,
+    };
     let attempts = std::cell::Cell::new(0);
     let adds_errors = |length: usize| {
         attempts.set(attempts.get() + 1);
@@ -92,17 +104,27 @@ fn token_ends(line: &str) -> Vec<usize> {
 }
 
 /// The syntax errors `text` adds at the cursor as it would be inserted, or, when it ends by
-/// opening a block (see the module docs), as if finished, whichever adds fewer; None without a
-/// grammar.
+/// opening a block or is one line the token limit cut off (see the module docs), as if finished,
+/// whichever adds fewer; None without a grammar.
 pub fn errors_added(text: &str, around: &Surroundings<'_>) -> Option<usize> {
     let (document, offset) = around.syntax?;
     // As it is first: the code after the cursor may close what the suggestion opens
     // (`if ready {` before the block's body and its `}`).
     let as_is = document.errors_added_by_insert(offset, text)?;
-    if as_is == 0 || !opens_block(text, around) {
+    let cut_off = around.truncated && !text.contains('\n');
+    if as_is == 0 || !(cut_off || opens_block(text, around)) {
         return Some(as_is);
     }
-    Some(as_is.min(document.errors_added_by_insert(offset, &finished(text, around))?))
+    let finished = finished(text, around);
+    let added = as_is.min(document.errors_added_by_insert(offset, &finished)?);
+    if added == 0
+        || !cut_off
+        || around.line_comment != Some("//")
+        || !around.line_after_cursor().trim().is_empty()
+    {
+        return Some(added);
+    }
+    Some(added.min(document.errors_added_by_insert(offset, &format!("{finished};"))?))
 }
 
 /// Whether `text` ends by opening one block whose body is still to be written: its last line
