@@ -120,9 +120,22 @@ fn issue_5_accept_show_partial_accept_and_dismiss_arrive_over_stdio_and_land_in_
         .notify("textDocument/didPartiallyAcceptCompletion", json!({ "item": second, "acceptedLength": 3 }));
 
     // 3. Shown and dismissed by the user.
-    // At the end of `fn main() {`. (After `fn total_price(`, in front of the parameters already
-    // there, the model's `items: Item[]?) -> u64 {` would not parse: it is no longer shown.)
-    let (line, character) = (12, 11);
+    // The apple's price deleted, asked for after `price_cents: `. (After `fn total_price(`, in
+    // front of the parameters already there, the model's `items: Item[]?) -> u64 {` would not
+    // parse, and at the end of `fn main() {` it writes the items again without their `;`: neither
+    // is shown.)
+    let line = 14;
+    let character = text.lines().nth(14).unwrap().find("50 }").unwrap() as u32;
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": { "uri": uri, "version": 4 },
+            "contentChanges": [{
+                "range": { "start": { "line": line, "character": character }, "end": { "line": line, "character": character + 2 } },
+                "text": "",
+            }],
+        }),
+    );
     let third = suggestion(&mut client, &uri, line, character);
     client.notify("textDocument/didShowCompletion", json!({ "item": third }));
     client.notify(

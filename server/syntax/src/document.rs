@@ -211,9 +211,33 @@ impl Document {
                 (byte + (range.end - range.start)).saturating_sub(text.len()).max(range.start)
             }
         };
-        let added = count_errors(new_tree.root_node(), low..high);
-        let before = count_errors(old_tree.root_node(), to_old(low)..to_old(high));
-        Some(added.saturating_sub(before))
+        // An error of the new tree is one the change added unless the old tree had the same kind of
+        // error starting at the same place (in new coordinates): a document broken elsewhere, even
+        // in the same region, is not held against the change, and an error it fixes is not
+        // counted in its favour either.
+        let to_new = |byte: usize| {
+            if byte <= range.start {
+                byte
+            } else {
+                (byte + text.len()).saturating_sub(range.end - range.start).max(range.start + text.len())
+            }
+        };
+        let mut old_errors = Vec::new();
+        error_starts(old_tree.root_node(), to_old(low)..to_old(high), &mut old_errors);
+        let mut old_errors: Vec<(bool, usize)> =
+            old_errors.into_iter().map(|(missing, start)| (missing, to_new(start))).collect();
+        let mut new_errors = Vec::new();
+        error_starts(new_tree.root_node(), low..high, &mut new_errors);
+        let mut added = 0;
+        for error in new_errors {
+            match old_errors.iter().position(|old| *old == error) {
+                Some(found) => {
+                    old_errors.swap_remove(found);
+                }
+                None => added += 1,
+            }
+        }
+        Some(added)
     }
 
     /// ERROR and MISSING nodes in the whole document.
@@ -296,6 +320,23 @@ impl Document {
 
 /// ERROR and MISSING nodes of `node`'s tree that touch `range` (a zero-width MISSING node at
 /// either end counts). Only subtrees that hold an error are walked.
+/// The ERROR and MISSING nodes under `node` that touch `range`: (missing, start byte) each.
+fn error_starts(node: tree_sitter::Node<'_>, range: std::ops::Range<usize>, out: &mut Vec<(bool, usize)>) {
+    let touches =
+        |node: &tree_sitter::Node<'_>| node.start_byte() <= range.end && node.end_byte() >= range.start;
+    if !node.has_error() || !touches(&node) {
+        return;
+    }
+    if node.is_error() || node.is_missing() {
+        out.push((node.is_missing(), node.start_byte()));
+        return;
+    }
+    let mut cursor = node.walk();
+    for child in node.children(&mut cursor) {
+        error_starts(child, range.clone(), out);
+    }
+}
+
 fn count_errors(node: tree_sitter::Node<'_>, range: std::ops::Range<usize>) -> usize {
     let touches =
         |node: &tree_sitter::Node<'_>| node.start_byte() <= range.end && node.end_byte() >= range.start;
@@ -529,6 +570,11 @@ mod tests {
         let broken = "struct S { x: }\n\nfn f() {\n    $0\n}\n\nfn also_broken() { let = ; }\n";
         assert_eq!(errors_added("rust", broken, "let x = 1;"), Some(0));
         assert!(errors_added("rust", broken, "let x = (1;").unwrap() > 0);
+        // Broken right below the cursor, as a line being typed is: what the insertion breaks still
+        // counts, though the changed region holds the old error too.
+        let typing = "fn main() {\n    let total = 1;$0\n    println!(\"{}\", \n}\n";
+        assert_eq!(errors_added("rust", typing, "\n    let count = 2;"), Some(0));
+        assert!(errors_added("rust", typing, "\n    let count = 2\n    for x in y {").unwrap() > 0);
     }
 
     #[test]
