@@ -77,6 +77,7 @@ pub fn run(bench: &EngineBench, out: &mut dyn std::io::Write) -> anyhow::Result<
             time_budget: None,
             background: false,
             sampling: wisp_engine::Sampling::GREEDY,
+            healing: String::new(),
         };
         let started = Instant::now();
         let mut first_piece_ms = None;

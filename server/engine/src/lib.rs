@@ -240,6 +240,19 @@ pub struct GenerateRequest {
     pub background: bool,
     /// How each token is chosen: greedy by default.
     pub sampling: Sampling,
+    /// Token healing: text the generation must start with, the part of a word the user typed and
+    /// the prompt leaves out (a prompt ending in `counts.v` makes the model take `v` for a whole
+    /// token and write `();`). Until it is spelled, only tokens that spell the next part of it, or
+    /// all of it and more (`values`), may be chosen, the most likely of them; the generation's
+    /// text starts with it. Empty: no constraint.
+    pub healing: String,
+}
+
+/// Whether a token whose text is `piece` may come next while `to_spell` is still to be spelled
+/// (token healing, [`GenerateRequest::healing`]): it spells the start of it, or all of it and
+/// goes on.
+pub fn spells(piece: &[u8], to_spell: &[u8]) -> bool {
+    !piece.is_empty() && (to_spell.starts_with(piece) || piece.starts_with(to_spell))
 }
 
 /// How the next token is chosen from the model's distribution.

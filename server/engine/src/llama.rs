@@ -185,6 +185,9 @@ pub struct LlamaEngine {
     can_shift: bool,
     model: Arc<LlamaModel>,
     session: Mutex<Session>,
+    /// Every token's text, by token id (control tokens empty), for token healing; read from the
+    /// vocabulary the first time a request needs it.
+    pieces: std::sync::OnceLock<Vec<Vec<u8>>>,
 }
 
 impl LlamaEngine {
@@ -255,7 +258,14 @@ impl LlamaEngine {
             fim_suffix_first,
             device,
         };
-        Ok(LlamaEngine { info, options, can_shift, model, session: Mutex::new(session) })
+        Ok(LlamaEngine {
+            info,
+            options,
+            can_shift,
+            model,
+            session: Mutex::new(session),
+            pieces: std::sync::OnceLock::new(),
+        })
     }
 
     /// The model's control token spelled `text` (`<|im_start|>`), if `text` is exactly one.
@@ -378,8 +388,11 @@ impl Engine for LlamaEngine {
             shift: self.options.kv_reuse && self.options.kv_shift && self.can_shift,
         };
         let draft_tokens = self.options.draft_tokens;
+        let pieces = (!request.healing.is_empty()).then(|| {
+            self.pieces.get_or_init(|| self.model.tokens(false).map(|(_, piece)| piece).collect()).as_slice()
+        });
         session.with_dependent_mut(|model, warm| {
-            generate_in(model, warm, &tokens, request, reuse, draft_tokens, on_piece)
+            generate_in(model, warm, &tokens, request, reuse, draft_tokens, pieces, on_piece)
         })
     }
 
@@ -463,6 +476,7 @@ fn generate_in(
     request: &GenerateRequest,
     reuse: Reuse,
     draft_tokens: usize,
+    pieces: Option<&[Vec<u8>]>,
     on_piece: &mut dyn FnMut(&Piece) -> ControlFlow<()>,
 ) -> Result<Generation, EngineError> {
     let n_ctx = warm.context.n_ctx() as usize;
@@ -511,19 +525,32 @@ fn generate_in(
     // Draft tokens the model confirmed: greedy, already in the KV cache, not yet emitted.
     let mut verified: std::collections::VecDeque<(LlamaToken, f32)> = std::collections::VecDeque::new();
     let mut rng = SplitMix64(request.sampling.seed);
+    // Token healing: the bytes of `request.healing` not spelled yet.
+    let mut to_spell: &[u8] = if pieces.is_some() { request.healing.as_bytes() } else { &[] };
     while stop_reason.is_none() {
         let (token, logprob, in_cache) = match verified.pop_front() {
             Some((token, logprob)) => (token, logprob, true),
             None => {
                 let logits = warm.context.get_logits_ith(logits_row);
-                let (token, logprob) = if request.sampling.is_greedy() {
-                    greedy(logits)
-                } else {
-                    sample(logits, &request.sampling, &mut rng)
+                let (token, logprob) = match pieces.filter(|_| !to_spell.is_empty()) {
+                    Some(pieces) => match healing_choice(logits, pieces, to_spell) {
+                        Some(choice) => choice,
+                        None => {
+                            // No token spells it (not in a byte-level vocabulary): give up.
+                            stop_reason = Some(StopReason::EndOfGeneration);
+                            break;
+                        }
+                    },
+                    None if request.sampling.is_greedy() => greedy(logits),
+                    None => sample(logits, &request.sampling, &mut rng),
                 };
                 (token, logprob, false)
             }
         };
+        if let Some(pieces) = pieces.filter(|_| !to_spell.is_empty()) {
+            let spelled = pieces[token.0 as usize].len().min(to_spell.len());
+            to_spell = &to_spell[spelled..];
+        }
         if vocab.is_eog(token) {
             stop_reason = Some(StopReason::EndOfGeneration);
             break;
@@ -577,7 +604,12 @@ fn generate_in(
         // text; the logits tell which guessed tokens greedy decoding would have produced anyway.
         let room = (request.max_tokens - n_generated).min(n_ctx.saturating_sub(position + 2));
         // Guesses are checked against greedy choices: with sampling there is nothing to check.
-        let n_draft = if request.sampling.is_greedy() { draft_tokens.min(room.saturating_sub(1)) } else { 0 };
+        // While the typed word is spelled (token healing), the next token is not greedy's either.
+        let n_draft = if request.sampling.is_greedy() && to_spell.is_empty() {
+            draft_tokens.min(room.saturating_sub(1))
+        } else {
+            0
+        };
         let draft = lookup_draft(&warm.sequences[seq].cached, token, n_draft);
         warm.batch.clear();
         add(&mut warm.batch, token, position, seq, true)?;
@@ -733,6 +765,20 @@ fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
 /// all 262k of a Gemma vocabulary move the log-probability by under 1e-3. Skipping their `exp`
 /// keeps the per-token cost of scoring a 49k-token vocabulary to a compare per logit.
 const LOGIT_WINDOW: f32 = 20.0;
+
+/// Token healing's choice: the most likely token that spells the next part of `to_spell` (or all
+/// of it and more), with its natural-log probability under the whole distribution; None when no
+/// token does.
+fn healing_choice(logits: &[f32], pieces: &[Vec<u8>], to_spell: &[u8]) -> Option<(LlamaToken, f32)> {
+    let (best, _) = logits
+        .iter()
+        .zip(pieces)
+        .enumerate()
+        .filter(|(_, (_, piece))| crate::spells(piece, to_spell))
+        .max_by(|(_, (a, _)), (_, (b, _))| a.total_cmp(b))?;
+    let token = LlamaToken(best as i32);
+    Some((token, log_probability(logits, token) as f32))
+}
 
 /// The most likely token and its natural-log probability (log-softmax of the logits).
 fn greedy(logits: &[f32]) -> (LlamaToken, f32) {

@@ -82,7 +82,10 @@ impl Engine for ScriptedEngine {
         let mut n_generated = 0;
         let mut token_scores = Vec::new();
         let mut emitted_bytes = 0;
-        for word in self.reply.split_inclusive(char::is_whitespace) {
+        // The reply is what follows the cursor: with token healing, the typed part of the word
+        // comes first, as the real model spells it.
+        let healing = (!self.reply.starts_with(&request.healing)).then_some(request.healing.as_str());
+        for word in healing.into_iter().chain(self.reply.split_inclusive(char::is_whitespace)) {
             if request.cancel.is_cancelled() {
                 stop_reason = StopReason::Cancelled;
                 break;

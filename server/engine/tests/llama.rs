@@ -40,6 +40,7 @@ fn request(prompt: &str, stop: StopRule, max_tokens: usize) -> GenerateRequest {
         time_budget: None,
         background: false,
         sampling: wisp_engine::Sampling::GREEDY,
+        healing: String::new(),
     }
 }
 
@@ -350,4 +351,42 @@ fn issue_5_sampling_is_seeded_and_a_temperature_varies_the_text() {
         run(&engine, &request).text
     };
     assert_eq!(greedy(1), greedy(2));
+}
+
+const COUNTS_PREFIX: &str = "use std::collections::HashMap;\n\nfn main() {\n    let mut counts: HashMap<String, usize> = HashMap::new();\n    counts.insert(\"a\".to_string(), 1);\n    let total: usize = counts.";
+
+#[test]
+fn issue_13_token_healing_spells_the_typed_part_of_a_word_first() {
+    let engine = engine();
+    // Without healing, a prompt ending in the typed `v` is read as a whole token.
+    let unhealed = run(engine, &request(&format!("{COUNTS_PREFIX}v"), StopRule::Line, 8));
+    // Healed: the prompt ends before `v`, and the model must spell it.
+    for typed in ["v", "va", "val"] {
+        let healed =
+            GenerateRequest { healing: typed.to_owned(), ..request(COUNTS_PREFIX, StopRule::Line, 8) };
+        let generation = run(engine, &healed);
+        assert!(generation.text.starts_with(typed), "{typed:?}: {:?}", generation.text);
+        let rest = &generation.text[typed.len()..];
+        assert!(
+            rest.starts_with(|c: char| c.is_alphanumeric() || c == '_'),
+            "after {typed:?} the word goes on, not {rest:?} (unhealed after `v`: {:?})",
+            unhealed.text
+        );
+        // The generation reports what it cost and scored: the constrained tokens included.
+        assert!(generation.token_scores.first().is_some_and(|score| score.logprob <= 0.0));
+    }
+    // A word no token of the vocabulary starts (after the prompt) is still spelled byte by byte.
+    let odd = GenerateRequest { healing: "zqxv".to_owned(), ..request(COUNTS_PREFIX, StopRule::Line, 8) };
+    assert!(run(engine, &odd).text.starts_with("zqxv"));
+}
+
+#[test]
+fn healing_allows_tokens_that_spell_the_next_part_or_all_and_more() {
+    use wisp_engine::spells;
+    assert!(spells(b"v", b"va"));
+    assert!(spells(b"va", b"va"));
+    assert!(spells(b"values", b"va"));
+    assert!(!spells(b"x", b"va"));
+    assert!(!spells(b"vb", b"va"));
+    assert!(!spells(b"", b"va"), "control tokens have no text");
 }

@@ -444,6 +444,7 @@ fn ask(
         time_budget: None,
         background: false,
         sampling: Sampling::GREEDY,
+        healing: String::new(),
     };
     let generation = engine
         .generate(&generate, &mut |_| ControlFlow::Continue(()))

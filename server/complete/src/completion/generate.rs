@@ -5,7 +5,7 @@ use wisp_engine::{CancelFlag, Engine, EngineError, GenerateRequest, Generation, 
 
 use super::{
     after_typed_blank, build_prompt, confidence, healed, skip_blank_lines, without_repeated_indentation,
-    Confidence, Gathered,
+    Confidence, Gathered, Healing,
 };
 use crate::config::CompletionConfig;
 
@@ -41,11 +41,11 @@ pub fn suggest(
     on_text: &mut dyn FnMut(&str),
 ) -> Result<Suggestion, EngineError> {
     let started = std::time::Instant::now();
-    // Token healing for whitespace: a prompt ending in spaces splits the tokens the model knows
-    // (" .map", "    let") and pushes it off course (a blank line, a stray space). The prompt ends
-    // before the spaces typed on the cursor's line; the model writes them again, and they are
-    // taken off the suggestion.
-    let (prompt_source, blank) = healed(gathered);
+    // Token healing: the prompt ends before the spaces typed after code, or before the partly
+    // typed word, on the cursor's line; the model writes them again (the word under constraint),
+    // and they are taken off the suggestion.
+    let (prompt_source, healing) = healed(gathered);
+    let Healing { blank, word } = healing;
     let built = build_prompt(engine, &prompt_source, settings);
     let build_ms = started.elapsed().as_secs_f64() * 1e3;
     let window_start = gathered.prefix_start + built.prefix_window_start;
@@ -67,6 +67,7 @@ pub fn suggest(
             top_p: settings.top_p,
             seed: sampling_seed,
         },
+        healing: word.to_owned(),
     };
     let mut unhealed = String::new();
     let mut forwarded = 0;
@@ -74,8 +75,9 @@ pub fn suggest(
         // Pass on the text after the typed spaces once the leading spaces have ended (what is
         // taken off depends only on them).
         unhealed.push_str(&piece.text);
-        if !unhealed.trim_start_matches([' ', '\t']).is_empty() {
-            let text = after_typed_blank(&unhealed, blank);
+        let Some(spelled) = unhealed.strip_prefix(word) else { return std::ops::ControlFlow::Continue(()) };
+        if !spelled.trim_start_matches([' ', '\t']).is_empty() {
+            let text = after_typed_blank(spelled, blank);
             if text.len() > forwarded {
                 on_text(&text[forwarded..]);
                 forwarded = text.len();
@@ -93,7 +95,7 @@ pub fn suggest(
         generation.decode_ms,
         generation.stop_reason,
     );
-    let (unfiltered, filtered, confidence) = finish(&generation, gathered, blank, settings);
+    let (unfiltered, filtered, confidence) = finish(&generation, gathered, healing, settings);
     Ok(Suggestion {
         text: filtered.text,
         unfiltered,
@@ -106,20 +108,23 @@ pub fn suggest(
     })
 }
 
-/// The generated text as the suggestion to show: the cursor's own post-processing (typed spaces,
-/// blank lines first, indentation written again), the filters, then the confidence of what is left
-/// and the threshold. Returns the text before the filters too.
+/// The generated text as the suggestion to show: the cursor's own post-processing (the typed
+/// word and spaces, blank lines first, indentation written again), the filters, then the
+/// confidence of what is left and the threshold. Returns the text before the filters too.
 fn finish(
     generation: &Generation,
     gathered: &Gathered,
-    blank: &str,
+    healing: Healing<'_>,
     settings: &CompletionConfig,
 ) -> (String, wisp_guard::Filtered, Option<Confidence>) {
-    let text = after_typed_blank(&generation.text, blank);
+    let Healing { blank, word } = healing;
+    // A generation that did not spell the typed word (stopped first) has nothing to suggest.
+    let spelled = generation.text.strip_prefix(word).unwrap_or_default();
+    let text = after_typed_blank(spelled, blank);
     let line_before_cursor = &gathered.prefix[gathered.prefix.rfind('\n').map_or(0, |newline| newline + 1)..];
     let text = if line_before_cursor.trim().is_empty() && gathered.line_after_cursor.trim().is_empty() {
         // On an empty line, blank lines at the start of a suggestion only push the code down.
-        after_typed_blank(skip_blank_lines(&generation.text), blank)
+        after_typed_blank(skip_blank_lines(spelled), blank)
     } else {
         text
     };
@@ -179,7 +184,8 @@ pub fn warm_up(
     settings: &CompletionConfig,
     cancel: CancelFlag,
 ) -> Result<Generation, EngineError> {
-    let built = build_prompt(engine, gathered, settings);
+    // The prompt a request at this cursor will have: healed the same way.
+    let built = build_prompt(engine, &healed(gathered).0, settings);
     let request = GenerateRequest {
         prompt: built.prompt,
         max_tokens: 0,
@@ -189,6 +195,7 @@ pub fn warm_up(
         time_budget: None,
         background: true,
         sampling: wisp_engine::Sampling::GREEDY,
+        healing: String::new(),
     };
     engine.generate(&request, &mut |_| std::ops::ControlFlow::Continue(()))
 }

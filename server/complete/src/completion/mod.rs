@@ -98,6 +98,28 @@ mod tests {
         assert_eq!(after_typed_blank("\n    next", "    "), "\n    next");
         assert_eq!(after_typed_blank("      deeper", "    "), "  deeper");
         assert_eq!(after_typed_blank(" value", ""), " value");
+    }
+
+    #[test]
+    fn a_partly_typed_word_or_operator_is_left_out_of_the_prompt_for_the_model_to_spell() {
+        assert_eq!(typed_word("    let total = counts.v"), "v");
+        assert_eq!(typed_word("    let total = counts.va"), "va");
+        assert_eq!(typed_word("    let total = cou"), " cou", "with its space: BPE tokens carry it");
+        assert_eq!(typed_word("fn main() {\n    cou"), "cou", "the indentation stays");
+        assert_eq!(typed_word("    let n = 12"), " 12");
+        assert_eq!(typed_word("    let total = counts."), "", "a name after `.` starts a token");
+        assert_eq!(typed_word("    let x = a .."), " ..");
+        assert_eq!(typed_word("    std::"), "::");
+        assert_eq!(typed_word("    fn f() -"), " -");
+        assert_eq!(typed_word("    f(a, "), "", "a space is the blank's healing");
+        assert_eq!(typed_word("    f(a)"), "", "after a bracket the token is whole");
+        assert_eq!(typed_word("    let é = ça"), " ça");
+        let long = format!("    let x = {}", "a".repeat(40));
+        assert_eq!(typed_word(&long), "", "a run longer than a token is a whole name");
+        let gathered = gather_at("fn main() {\n    let total = counts.va$0\n}");
+        let (source, healing) = healed(&gathered);
+        assert_eq!(healing, Healing { blank: "", word: "va" });
+        assert!(source.prefix.ends_with("counts."), "{:?}", source.prefix);
         assert_eq!(skip_blank_lines("\n  \n    code\nmore"), "    code\nmore");
         assert_eq!(skip_blank_lines("code\n\nmore"), "code\n\nmore");
 

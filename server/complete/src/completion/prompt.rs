@@ -34,17 +34,62 @@ pub fn build_prompt(engine: &dyn Engine, gathered: &Gathered, settings: &Complet
     wisp_context::build(&input, format, settings.prompt_tokens, &counter)
 }
 
-/// What the prompt is built from, and the spaces typed after code on the cursor's line that the
-/// prompt leaves out (token healing: a prompt ending in a space splits the tokens the model knows,
-/// " .map", " value", and pushes it off course; the model writes the space again and it is taken
-/// off the suggestion).
-pub fn healed(gathered: &Gathered) -> (std::borrow::Cow<'_, Gathered>, &str) {
+/// What the prompt leaves out of the end of the cursor's line (token healing): a prompt that ends
+/// in the middle of a token pushes the model off course. After `counts.v` it takes `v` for a
+/// whole token and writes `();`; after `let x = ` the space splits the tokens it knows (" value").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Healing<'g> {
+    /// Spaces typed after code: the model writes them again (or not) and they are taken off.
+    pub blank: &'g str,
+    /// A partly typed word or operator: the model must spell it first
+    /// ([`wisp_engine::GenerateRequest::healing`]), and it is taken off.
+    pub word: &'g str,
+}
+
+/// What the prompt is built from, and what it leaves out of the cursor's line ([`Healing`]).
+pub fn healed(gathered: &Gathered) -> (std::borrow::Cow<'_, Gathered>, Healing<'_>) {
     let blank = trailing_blank(&gathered.prefix);
-    if blank.is_empty() {
-        return (std::borrow::Cow::Borrowed(gathered), blank);
+    let word = if blank.is_empty() { typed_word(&gathered.prefix) } else { "" };
+    let left_out = blank.len() + word.len();
+    if left_out == 0 {
+        return (std::borrow::Cow::Borrowed(gathered), Healing { blank, word });
     }
-    let prefix = gathered.prefix[..gathered.prefix.len() - blank.len()].to_owned();
-    (std::borrow::Cow::Owned(Gathered { prefix, ..gathered.clone() }), blank)
+    let prefix = gathered.prefix[..gathered.prefix.len() - left_out].to_owned();
+    (std::borrow::Cow::Owned(Gathered { prefix, ..gathered.clone() }), Healing { blank, word })
+}
+
+/// The longest word (letters, digits, `_`) healed: longer runs are whole names already.
+const MAX_HEALED_WORD: usize = 32;
+/// The longest operator healed (`::`, `->`, `..=`).
+const MAX_HEALED_OPERATOR: usize = 3;
+
+/// The partly typed word or operator at the end of `prefix` that the model spells again: the
+/// run of word characters (or of operator characters) before the cursor, with the space before
+/// it when code comes before that (BPE tokens carry their leading space: " value"). Empty when
+/// the line ends otherwise, or the run is longer than a token would be, or is a lone `.`: names
+/// after a member access start a token of their own, and healing the `.` measured worse on the
+/// dev set (`self.io.` went on with `_clone` where it had written `poll_shutdown`).
+pub fn typed_word(prefix: &str) -> &str {
+    let line_start = prefix.rfind('\n').map_or(0, |newline| newline + 1);
+    let line = &prefix[line_start..];
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let is_operator = |c: char| ".:=<>!&|+-*/%^?".contains(c);
+    let Some(last) = line.chars().next_back() else { return "" };
+    let (of_kind, max): (&dyn Fn(char) -> bool, usize) = if is_word(last) {
+        (&is_word, MAX_HEALED_WORD)
+    } else if is_operator(last) {
+        (&is_operator, MAX_HEALED_OPERATOR)
+    } else {
+        return "";
+    };
+    let run_start =
+        line.char_indices().rev().take_while(|&(_, c)| of_kind(c)).last().map_or(line.len(), |(at, _)| at);
+    if line.len() - run_start > max || &line[run_start..] == "." {
+        return "";
+    }
+    let before = &line[..run_start];
+    let start = if before.ends_with(' ') && !before.trim().is_empty() { run_start - 1 } else { run_start };
+    &prefix[line_start + start..]
 }
 
 /// Spaces and tabs at the end of `prefix` after code on the cursor's line (`let x = `). The
