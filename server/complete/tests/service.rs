@@ -63,7 +63,8 @@ async fn a_suggestion_is_computed_once_then_reused_and_typed_through() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_request_for_the_document_supersedes_the_one_running() {
     let service = Arc::new(CompletionService::default());
-    let slow = ScriptedEngine::new("one two three four five six seven eight nine ten\n")
+    // Code that parses where it is suggested (the syntax check would hold back anything else).
+    let slow = ScriptedEngine::new("one + two + three + four + five + six + seven + eight;\n")
         .with_delay_per_piece(Duration::from_millis(50));
     let model = ready(slow);
     let config = Arc::new(Config::default());
