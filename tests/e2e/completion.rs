@@ -120,7 +120,9 @@ fn changes_apply_in_order_and_the_prompt_shows_the_result() {
         json!({ "textDocument": { "uri": uri }, "position": { "line": 1, "character": column } }),
     );
     let prompt = response["result"]["prompt"].as_str().unwrap_or_else(|| panic!("{response}"));
-    assert_eq!(prompt, "# /tmp/order.py\ndef greet(name):\n    return \"hello, \" + name", "{response}");
+    // The typed word is left out of the prompt: the model spells it first (token healing).
+    assert_eq!(prompt, "# /tmp/order.py\ndef greet(name):\n    return \"hello, \" +", "{response}");
+    assert_eq!(response["result"]["healing"], json!(" name"), "{response}");
     assert_eq!(response["result"]["format"], json!("plain"));
     let n_tokens = response["result"]["nTokens"].as_u64().unwrap();
     assert!(n_tokens > 5 && n_tokens <= 1024, "{response}");

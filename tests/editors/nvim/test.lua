@@ -363,12 +363,14 @@ local function steps()
   log('   screen: %s', screen(block))
   accept_with_tab(block, '2.')
 
-  -- 3. A new line in main(), typing `let `; then <M-Right> accepts one word of the suggestion.
+  -- 3. A new line in main(), typing `let total = `; then <M-Right> accepts one word of the
+  -- suggestion. (After `let ` alone the small model names a variable and opens a block that would
+  -- swallow the `println!` below: that does not parse, and is not shown.)
   to_normal_mode()
   api.nvim_win_set_cursor(0, { find_line('^%s*let counts = word_counts') + 1, 0 })
   feed('o')
   sleep(100)
-  type_text('let ')
+  type_text('let total = ')
   step = uv.now()
   local second = wait_for(shown_at_cursor, 120000, 'a suggestion after typing')
   log('3. shown after %d ms at %d:%d: %q', uv.now() - step, second.row, second.col, second.text)
@@ -457,6 +459,11 @@ local function steps()
   -- 7. A code action the way a user picks it (vim.lsp.buf.code_action, which resolves the action
   -- and applies its edit): "document main" on main's first line adds a /// comment above it and
   -- changes nothing else.
+  -- On the file as it was opened: the steps above leave half-typed lines in main (`let total =
+  -- count_to_bytes(`), and a user documents a function that is written.
+  to_normal_mode()
+  api.nvim_buf_set_lines(0, 0, -1, false, vim.fn.readfile(test_file))
+  sleep(200)
   local main_row = find_line('^fn main')
   api.nvim_win_set_cursor(0, { main_row + 1, 4 })
   local listed_err, listed = request(client, 'textDocument/codeAction', vim.tbl_extend('force',

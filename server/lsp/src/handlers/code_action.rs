@@ -206,7 +206,10 @@ impl ActionJob {
         let counter = match &outcome {
             Ok(_) => &metrics.actions_resolved,
             Err(ActionError::Cancelled) => &metrics.actions_cancelled,
-            Err(_) => &metrics.actions_refused,
+            Err(why) => {
+                tracing::info!("code action {:?} refused: {why}", self.kind);
+                &metrics.actions_refused
+            }
         };
         Metrics::add(counter, 1);
         outcome

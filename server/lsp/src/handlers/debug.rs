@@ -54,7 +54,8 @@ impl Server {
             .worker()
             .run(move || {
                 let engine = wisp_complete::service::ready_engine(&model_state)?;
-                let (source, _) = completion::healed(&gathered);
+                let (source, healing) = completion::healed(&gathered);
+                let healing = healing.word.to_owned();
                 let built = completion::build_prompt(engine.as_ref(), &source, &settings);
                 let window_start = prefix_start + built.prefix_window_start;
                 let debug = DebugPrompt {
@@ -66,6 +67,7 @@ impl Server {
                         wisp_context::PromptFormat::FimSuffixFirst => "fim-suffix-first",
                     }
                     .into(),
+                    healing,
                     n_tokens: built.n_tokens,
                     budget_tokens: settings.prompt_tokens,
                     model: engine.model().id.clone(),
@@ -102,6 +104,9 @@ pub struct DebugPrompt {
     /// "plain" (path header + prefix), "fim", "fim-repo" (FIM with file separators) or
     /// "fim-suffix-first" (Codestral).
     pub format: String,
+    /// The partly typed word before the cursor that the prompt leaves out and the model must
+    /// spell first (token healing); empty when there is none.
+    pub healing: String,
     /// Prompt tokens as counted by the model's tokenizer.
     pub n_tokens: usize,
     pub budget_tokens: usize,
