@@ -78,6 +78,7 @@ pub fn run(bench: &EngineBench, out: &mut dyn std::io::Write) -> anyhow::Result<
             background: false,
             sampling: wisp_engine::Sampling::GREEDY,
             healing: String::new(),
+            guide: None,
         };
         let started = Instant::now();
         let mut first_piece_ms = None;

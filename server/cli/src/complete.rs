@@ -49,6 +49,8 @@ pub struct CompleteOptions {
     pub context: wisp_context::ContextMode,
     pub root: Option<PathBuf>,
     pub explain: bool,
+    /// `completion.guide` (its default when None).
+    pub guide: Option<wisp_complete::config::GuideSetting>,
 }
 
 /// The nearest folder above `file` that holds `.git`, else the file's folder.
@@ -93,6 +95,9 @@ pub fn complete(location: &str, options: &CompleteOptions) -> anyhow::Result<Exi
     let settings = CompletionConfig {
         max_tokens: max_tokens.unwrap_or(defaults.max_tokens),
         prompt_tokens: prompt_tokens.unwrap_or(defaults.prompt_tokens),
+        guide: options.guide.unwrap_or(defaults.guide),
+        // One cold request: answer it from its full prompt.
+        fast_first_answer: false,
         ..defaults
     };
     let mut model_config = model_config_for(model, threads);
@@ -132,6 +137,12 @@ pub fn complete(location: &str, options: &CompleteOptions) -> anyhow::Result<Exi
     };
     let workspace = wisp_context::Workspace { index: index.as_ref(), open: &[], recent: &[] };
     gathered.snippets = completion::context(&document, offset, &display_path, &workspace, options.context);
+    gathered.names = completion::known_names(
+        &document,
+        offset,
+        &gathered.snippets,
+        index.as_ref().map(wisp_syntax::index::WorkspaceIndex::names),
+    );
     let started = Instant::now();
     let suggestion = completion::suggest(
         loaded.engine.as_ref(),

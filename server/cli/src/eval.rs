@@ -26,7 +26,7 @@ use wisp_syntax::tags::FileTags;
 use wisp_syntax::{Document, LanguageRegistry};
 
 use wisp_complete::completion;
-use wisp_complete::config::{CompletionConfig, ModelConfig};
+use wisp_complete::config::{CompletionConfig, GuideSetting, ModelConfig};
 use wisp_complete::models;
 
 /// What `wisp eval` runs.
@@ -48,6 +48,28 @@ pub struct EvalOptions {
     /// Also report each mode without the filters (`wisp_guard::FILTERS` but the suffix overlap,
     /// as before they came), from the same generations.
     pub compare_filters: bool,
+    /// Index-guided decoding settings to compare: each context mode runs once per setting
+    /// (labelled `full+mask`; `off` keeps the mode's plain name). Empty: the completion
+    /// settings' own.
+    pub guides: Vec<GuideSetting>,
+}
+
+/// The label of a context mode run with a guide setting.
+fn mode_label(mode: ContextMode, guide: GuideSetting) -> String {
+    match guide {
+        GuideSetting::Off => mode_name(mode).to_owned(),
+        GuideSetting::Mask => format!("{}+mask", mode_name(mode)),
+        GuideSetting::Bias => format!("{}+bias", mode_name(mode)),
+    }
+}
+
+/// The context mode and guide setting of a label made by [`mode_label`].
+fn parse_label(label: &str) -> anyhow::Result<(ContextMode, GuideSetting)> {
+    let (mode, guide) = match label.split_once('+') {
+        Some((mode, guide)) => (mode, guide.parse().map_err(anyhow::Error::msg)?),
+        None => (label, GuideSetting::Off),
+    };
+    Ok((mode.parse().map_err(anyhow::Error::msg)?, guide))
 }
 
 /// The name of a mode's twin scored without the filters.
@@ -290,8 +312,16 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
         .modes
         .iter()
         .flat_map(|&mode| {
-            let twin = options.compare_filters.then(|| format!("{}{UNFILTERED}", mode_name(mode)));
-            std::iter::once(mode_name(mode).to_owned()).chain(twin)
+            let guides = if options.guides.is_empty() {
+                vec![options.completion.guide]
+            } else {
+                options.guides.clone()
+            };
+            guides.into_iter().flat_map(move |guide| {
+                let label = mode_label(mode, guide);
+                let twin = options.compare_filters.then(|| format!("{label}{UNFILTERED}"));
+                std::iter::once(label).chain(twin)
+            })
         })
         .collect();
     let modes: Vec<&str> = modes.iter().map(String::as_str).collect();
@@ -309,7 +339,8 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
         if let Some(outcome) = twins.remove(&(task.id.clone(), mode_label.to_owned())) {
             return Ok(outcome);
         }
-        let mode: ContextMode = base.parse().map_err(anyhow::Error::msg)?;
+        let (mode, guide) = parse_label(base)?;
+        let settings = CompletionConfig { guide, ..options.completion.clone() };
         let language = registry.by_path(std::path::Path::new(&task.path));
         let masked = task.text_without_span();
         if current.as_ref().map(|(id, _, _)| id.as_str()) != Some(task.id.as_str()) {
@@ -320,16 +351,23 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
                 }
             }
             if let Some(language) = &language {
-                index.update(&task.path, language, &masked);
+                // A name being typed is not in the file as last saved.
+                let prefix = &masked[..task.offset];
+                let typed =
+                    prefix.len() - prefix.trim_end_matches(|c: char| c.is_alphanumeric() || c == '_').len();
+                let saved = format!("{}{}", &prefix[..prefix.len() - typed], &masked[task.offset..]);
+                index.update(&task.path, language, &saved);
             }
             current = Some((task.id.clone(), task.path.clone(), task.text.clone()));
         }
-        let document = Document::new(&masked, language);
+        let document = Document::new(&masked, language.clone());
         let started = Instant::now();
         let mut gathered =
             completion::gather(&document, task.offset, &task.path, options.completion.max_lines);
         let workspace = Workspace { index: Some(&index), open: &[], recent: &[] };
         gathered.snippets = completion::context(&document, task.offset, &task.path, &workspace, mode);
+        gathered.names =
+            completion::known_names(&document, task.offset, &gathered.snippets, Some(index.names()));
         if mode == ContextMode::Full {
             context_ms.push(started.elapsed().as_secs_f64() * 1e3);
         }
@@ -339,7 +377,7 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
         let suggestion = completion::suggest(
             engine.as_ref(),
             &gathered,
-            &options.completion,
+            &settings,
             CancelFlag::new(),
             false,
             &mut |_| {},
@@ -350,10 +388,10 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
         if let Some(names) = names {
             let record = records.entry(task.id.clone()).or_default();
             if wisp_eval::score(&task.expected, &suggestion.text).exact_match {
-                record.exact_modes.push(mode_name(mode).to_owned());
+                record.exact_modes.push(base.to_owned());
             }
             if names.iter().any(|name| uses_word(&suggestion.text, name)) {
-                record.naming_modes.push(mode_name(mode).to_owned());
+                record.naming_modes.push(base.to_owned());
             }
             if mode == ContextMode::Full {
                 record.collected = collected;
@@ -381,15 +419,13 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
             };
             eprintln!(
                 "{} [{}]\n  expected {:?}\n  got      {:?}{filtered}{needs}",
-                task.id,
-                mode_name(mode),
-                task.expected,
-                suggestion.text
+                task.id, base, task.expected, suggestion.text
             );
         }
         let latency = started.elapsed();
+        let n_guided = suggestion.generation.n_guided;
         let truncated = suggestion.generation.stop_reason == wisp_engine::StopReason::MaxTokens;
-        let around = completion::surroundings(&gathered, &options.completion, truncated);
+        let around = completion::surroundings(&gathered, &settings, truncated);
         let filtering = Instant::now();
         let _ = wisp_guard::run(&suggestion.unfiltered, &around);
         filter_us.push(filtering.elapsed().as_secs_f64() * 1e6);
@@ -400,7 +436,24 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
             adds_errors_finished: wisp_guard::filters::syntax::errors_added(completion, &around)
                 .map(|added| added > 0),
         };
+        // Names the suggestion uses that exist nowhere: not in the repository (the index, this
+        // file as saved), not among the language's standard names.
+        let index_names = index.names();
+        let made_up = |completion: &str| {
+            let language = language.as_ref()?;
+            if completion.is_empty() {
+                return None;
+            }
+            let line_before = &task.prefix()[task.prefix().rfind('\n').map_or(0, |at| at + 1)..];
+            let knows = |name: &str| language.standard_names.contains(name) || index_names.contains(name);
+            let unknown = wisp_syntax::names::unknown_names(completion, line_before, language, &knows);
+            if options.show && !unknown.is_empty() {
+                eprintln!("  made-up names: {}", unknown.join(", "));
+            }
+            Some(!unknown.is_empty())
+        };
         let filtered = Outcome {
+            made_up: made_up(&suggestion.text),
             guard: wisp_eval::Guarded {
                 cut: !suggestion.cut_by.is_empty() && !suggestion.text.is_empty(),
                 ..checked(&suggestion.text)
@@ -412,8 +465,8 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
         };
         if options.show {
             eprintln!(
-                "  adds errors as inserted: {:?}, with an open block at its end finished: {:?}; confidence {:?}",
-                filtered.guard.adds_errors, filtered.guard.adds_errors_finished, filtered.confidence
+                "  adds errors as inserted: {:?}, with an open block at its end finished: {:?}; confidence {:?}; {} tokens guided",
+                filtered.guard.adds_errors, filtered.guard.adds_errors_finished, filtered.confidence, n_guided
             );
         }
         if !options.compare_filters {
@@ -423,6 +476,7 @@ pub fn run(options: &EvalOptions, out: &mut dyn Write) -> anyhow::Result<Vec<wis
         let before =
             wisp_guard::pipeline::run_only(&suggestion.unfiltered, &around, &wisp_guard::FILTERS[..1]).text;
         let unfiltered_outcome = Outcome {
+            made_up: made_up(&before),
             guard: checked(&before),
             completion: before,
             context_tokens,

@@ -58,6 +58,9 @@ enum Command {
         /// `.git`, else the file's folder).
         #[arg(long)]
         root: Option<PathBuf>,
+        /// Index-guided decoding: off, bias or mask (see completion.guide).
+        #[arg(long)]
+        guide: Option<wisp_complete::config::GuideSetting>,
         /// Print the prompt and where each snippet in it came from (to stderr).
         #[arg(long)]
         explain: bool,
@@ -106,6 +109,10 @@ enum Command {
         /// Also score each mode without the suggestion filters, from the same generations.
         #[arg(long)]
         compare_filters: bool,
+        /// Index-guided decoding settings to compare, comma-separated (off, bias, mask): each
+        /// context mode runs with each (default: completion.guide's default).
+        #[arg(long, value_delimiter = ',')]
+        guide: Vec<wisp_complete::config::GuideSetting>,
     },
     /// Suggestion feedback recorded on this machine: shown, accepted (rate with a Wilson 95%
     /// interval), partly accepted, kept after 30/120 s, latency.
@@ -250,9 +257,11 @@ fn main() -> ExitCode {
             threads,
             context,
             root,
+            guide,
             explain,
         }) => {
             let options = complete::CompleteOptions {
+                guide,
                 model,
                 max_tokens,
                 prompt_tokens,
@@ -279,6 +288,7 @@ fn main() -> ExitCode {
             perplexity,
             show,
             compare_filters,
+            guide,
         }) => {
             let defaults = CompletionConfig::default();
             let completion = CompletionConfig {
@@ -286,6 +296,8 @@ fn main() -> ExitCode {
                 max_tokens: max_tokens.unwrap_or(defaults.max_tokens),
                 // Every task runs to the end: no time budget cuts a slow machine's answers short.
                 time_budget_ms: 0,
+                // Every task is a cold start: each must be answered from its full prompt.
+                fast_first_answer: false,
                 ..defaults
             };
             let mut model = complete::model_config_for(model.as_deref(), threads);
@@ -306,6 +318,7 @@ fn main() -> ExitCode {
                 perplexity_files: perplexity,
                 show,
                 compare_filters,
+                guides: guide,
             };
             eval::run(&options, &mut std::io::stdout().lock()).map(|_| ExitCode::SUCCESS)
         }

@@ -335,6 +335,52 @@ pub struct CompletionConfig {
     /// Suggestions the model was less sure of than this are not shown: the geometric mean of
     /// their tokens' probabilities, 0 to 1. 0 shows every suggestion.
     pub min_confidence: f32,
+    /// Index-guided decoding: where a name is used (after `.`, `::` or `->`, in an expression),
+    /// the model writes a name the repository or the language knows. `mask`: a name no known
+    /// name starts with is replaced by the likeliest known one among the model's top guesses;
+    /// `bias`: only by one nearly as likely; `off`: the model's choice stands. A name none of its
+    /// guesses makes known is taken as new.
+    pub guide: GuideSetting,
+    /// In a document whose prompt is not in the model's cache yet (just opened, a jump far
+    /// away), answer first from the lines just before the cursor, in a fraction of the time, and
+    /// evaluate the full prompt in the background for the next keystroke.
+    pub fast_first_answer: bool,
+}
+
+/// `completion.guide` as written in configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum GuideSetting {
+    #[default]
+    Off,
+    Bias,
+    Mask,
+}
+
+/// How much less likely (in nats) a known name may be than the model's unknown one and still
+/// replace it under `completion.guide = "bias"`: e^1.5 ≈ 4.5 times less likely.
+pub const GUIDE_BIAS_MAX_DROP: f32 = 1.5;
+
+impl std::str::FromStr for GuideSetting {
+    type Err = String;
+    fn from_str(text: &str) -> Result<GuideSetting, String> {
+        match text {
+            "off" => Ok(GuideSetting::Off),
+            "bias" => Ok(GuideSetting::Bias),
+            "mask" => Ok(GuideSetting::Mask),
+            other => Err(format!("unknown guide setting \"{other}\": use off, bias or mask")),
+        }
+    }
+}
+
+impl GuideSetting {
+    pub fn strength(self) -> Option<wisp_engine::GuideStrength> {
+        match self {
+            GuideSetting::Off => None,
+            GuideSetting::Bias => Some(wisp_engine::GuideStrength::Bias { max_drop: GUIDE_BIAS_MAX_DROP }),
+            GuideSetting::Mask => Some(wisp_engine::GuideStrength::Mask),
+        }
+    }
 }
 
 /// The default `completion.min_confidence`. On the dev set (`wisp eval`, 240 Rust tasks, two
@@ -357,6 +403,8 @@ impl Default for CompletionConfig {
             temperature: 0.0,
             top_p: 1.0,
             min_confidence: DEFAULT_MIN_CONFIDENCE,
+            guide: GuideSetting::default(),
+            fast_first_answer: true,
         }
     }
 }

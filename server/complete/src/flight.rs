@@ -190,6 +190,7 @@ mod tests {
             document_key: 7,
             anchor: None,
             snippets: Vec::new(),
+            names: None,
         }
     }
 

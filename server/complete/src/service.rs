@@ -79,6 +79,9 @@ pub struct Outcome {
     /// Where the prompt's window started when the model ran to the end: the document's next
     /// anchor (kept so later prompts share their start), even when the request was superseded.
     pub window_start: Option<usize>,
+    /// The answer came from a short prompt because the full one was cold
+    /// (`completion.fast_first_answer`): warm the full prompt up for the next keystroke.
+    pub grow: bool,
 }
 
 /// Why a request got no answer at all.
@@ -217,7 +220,11 @@ impl CompletionService {
             if let Some(text) = self.cached(&reuse_key, &gathered, foreground) {
                 let suggested =
                     Suggested::reused(text, gathered.offset, &model_id, wisp_telemetry::Source::Cache);
-                return Ok(Outcome { suggested: Some(suggested), remember_shown: true, window_start: None });
+                return Ok(Outcome {
+                    suggested: Some(suggested),
+                    remember_shown: true,
+                    ..Outcome::default()
+                });
             }
         }
 
@@ -233,7 +240,7 @@ impl CompletionService {
                     Suggested::reused(text, gathered.offset, &model_id, wisp_telemetry::Source::Joined)
                 });
                 let remember_shown = suggested.is_some();
-                return Ok(Outcome { suggested, remember_shown, window_start: None });
+                return Ok(Outcome { suggested, remember_shown, ..Outcome::default() });
             }
         }
         if trigger == Trigger::Automatic {
@@ -405,6 +412,7 @@ impl CompletionService {
         }
         let gathered = run.gathered;
         let window_start = Some(suggestion.window_start);
+        let grow = suggestion.first_answer;
         metrics.filtered(
             &suggestion.cut_by,
             suggestion.text.is_empty() && !suggestion.unfiltered.trim().is_empty(),
@@ -422,10 +430,10 @@ impl CompletionService {
         }
         if run.request.is_cancelled() {
             Metrics::add(&metrics.cancelled, 1);
-            return Outcome { window_start, ..Outcome::default() };
+            return Outcome { window_start, grow, ..Outcome::default() };
         }
         if suggestion.text.is_empty() {
-            return Outcome { window_start, ..Outcome::default() };
+            return Outcome { window_start, grow, ..Outcome::default() };
         }
         if run.foreground {
             Metrics::add(&metrics.suggestions, 1);
@@ -445,7 +453,7 @@ impl CompletionService {
             confidence: suggestion.confidence.map(|confidence| confidence.mean),
             text: suggestion.text,
         };
-        Outcome { suggested: Some(suggested), remember_shown: run.foreground, window_start }
+        Outcome { suggested: Some(suggested), remember_shown: run.foreground, window_start, grow }
     }
 
     /// Makes `request` the latest for the document, superseding the one before it. `join` sees

@@ -9,6 +9,7 @@
 #![deny(clippy::print_stdout)]
 
 pub mod fim;
+pub mod guide;
 mod llama;
 pub mod registry;
 mod scripted;
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+pub use guide::{Guide, GuideStrength, NameOracle};
 pub use llama::{
     LlamaEngine, LlamaOptions, BACKGROUND_CHUNK_TOKENS, DRAFT_MAX_TOKENS, N_SEQUENCES, PROMPT_CHUNK_TOKENS,
     REUSE_MIN_TOKENS,
@@ -38,6 +40,13 @@ pub trait Engine: Send + Sync {
         request: &GenerateRequest,
         on_piece: &mut dyn FnMut(&Piece) -> ControlFlow<()>,
     ) -> Result<Generation, EngineError>;
+
+    /// How many of the prompt tokens of `request` a generation would evaluate: the rest are in
+    /// the warm cache of its `cache_key`. None when the engine cannot tell.
+    fn uncached_tokens(&self, request: &GenerateRequest) -> Option<usize> {
+        let _ = request;
+        None
+    }
 
     /// How well the model predicts `text` (from its start, up to the context size): for
     /// perplexity on held-out code. Engines that cannot say return [`EngineError::Unsupported`].
@@ -246,6 +255,9 @@ pub struct GenerateRequest {
     /// all of it and more (`values`), may be chosen, the most likely of them; the generation's
     /// text starts with it. Empty: no constraint.
     pub healing: String,
+    /// Index-guided decoding: names written where a name is used must be known ones (see
+    /// [`guide`]). Greedy decoding only; None: the model's choice stands.
+    pub guide: Option<Guide>,
 }
 
 /// Whether a token whose text is `piece` may come next while `to_spell` is still to be spelled
@@ -320,6 +332,8 @@ pub struct Generation {
     pub n_generated: usize,
     /// Generated tokens that came from confirmed prompt-lookup drafts.
     pub n_draft_accepted: usize,
+    /// Tokens index-guided decoding chose instead of the model's own choice.
+    pub n_guided: usize,
     pub prompt_ms: f64,
     pub decode_ms: f64,
     /// Mean natural-log probability of the generated tokens (0 when none).

@@ -23,10 +23,11 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::LlamaBackendDeviceType;
 
+use crate::guide::GuideState;
 use crate::{
     chat_placeholder, chat_prompt_from_rendered, ChatMessage, Engine, EngineError, FimTokens,
-    GenerateRequest, Generation, ModelInfo, Piece, Prompt, PromptPart, Sampling, SpecialToken, SplitMode,
-    StopReason, Stopper, TextScore, TokenScore,
+    GenerateRequest, Generation, Guide, ModelInfo, Piece, Prompt, PromptPart, Sampling, SpecialToken,
+    SplitMode, StopReason, Stopper, TextScore, TokenScore,
 };
 
 /// Prompt tokens evaluated per `llama_decode` call. Between chunks the cancel flag is checked, so
@@ -388,12 +389,29 @@ impl Engine for LlamaEngine {
             shift: self.options.kv_reuse && self.options.kv_shift && self.can_shift,
         };
         let draft_tokens = self.options.draft_tokens;
-        let pieces = (!request.healing.is_empty()).then(|| {
+        let guided = request.guide.is_some() && request.sampling.is_greedy();
+        let pieces = (!request.healing.is_empty() || guided).then(|| {
             self.pieces.get_or_init(|| self.model.tokens(false).map(|(_, piece)| piece).collect()).as_slice()
         });
         session.with_dependent_mut(|model, warm| {
             generate_in(model, warm, &tokens, request, reuse, draft_tokens, pieces, on_piece)
         })
+    }
+
+    fn uncached_tokens(&self, request: &GenerateRequest) -> Option<usize> {
+        let tokens = self.tokenize(request).ok()?;
+        if !self.options.kv_reuse {
+            return Some(tokens.len());
+        }
+        let session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let cached = session.with_dependent(|_, warm| {
+            warm.sequences
+                .iter()
+                .find(|sequence| sequence.key == Some(request.cache_key))
+                .map_or(0, |sequence| common_prefix(&sequence.cached, &tokens))
+        });
+        // The last prompt token is always evaluated: its logits give the first generated token.
+        Some(tokens.len() - cached.min(tokens.len().saturating_sub(1)))
     }
 
     fn score(&self, text: &str) -> Result<TextScore, EngineError> {
@@ -519,6 +537,7 @@ fn generate_in(
     let mut logprob_sum = 0.0f32;
     let mut n_generated = 0usize;
     let mut n_draft_accepted = 0usize;
+    let mut n_guided = 0usize;
     let mut over_budget = false;
     // Which row of the last batch's logits predicts the next token.
     let mut logits_row = warm.batch.n_tokens() - 1;
@@ -527,13 +546,20 @@ fn generate_in(
     let mut rng = SplitMix64(request.sampling.seed);
     // Token healing: the bytes of `request.healing` not spelled yet.
     let mut to_spell: &[u8] = if pieces.is_some() { request.healing.as_bytes() } else { &[] };
+    // Index-guided decoding: the guide and the line it has seen.
+    let guide = request.guide.as_ref().filter(|_| request.sampling.is_greedy()).zip(pieces);
+    let mut guide_state = guide.map(|(guide, _)| GuideState::new(guide));
     while stop_reason.is_none() {
         let (token, logprob, in_cache) = match verified.pop_front() {
             Some((token, logprob)) => (token, logprob, true),
             None => {
                 let logits = warm.context.get_logits_ith(logits_row);
+                let known = |piece: &[u8]| match (guide, &guide_state) {
+                    (Some((guide, _)), Some(state)) => state.unknown_name(guide, piece).is_none(),
+                    _ => true,
+                };
                 let (token, logprob) = match pieces.filter(|_| !to_spell.is_empty()) {
-                    Some(pieces) => match healing_choice(logits, pieces, to_spell) {
+                    Some(pieces) => match healing_choice(logits, pieces, to_spell, &known) {
                         Some(choice) => choice,
                         None => {
                             // No token spells it (not in a byte-level vocabulary): give up.
@@ -541,7 +567,12 @@ fn generate_in(
                             break;
                         }
                     },
-                    None if request.sampling.is_greedy() => greedy(logits),
+                    None if request.sampling.is_greedy() => {
+                        let model_choice = greedy(logits);
+                        let choice = guided(logits, guide, guide_state.as_ref(), model_choice);
+                        n_guided += usize::from(choice.0 != model_choice.0);
+                        choice
+                    }
                     None => sample(logits, &request.sampling, &mut rng),
                 };
                 (token, logprob, false)
@@ -550,6 +581,9 @@ fn generate_in(
         if let Some(pieces) = pieces.filter(|_| !to_spell.is_empty()) {
             let spelled = pieces[token.0 as usize].len().min(to_spell.len());
             to_spell = &to_spell[spelled..];
+        }
+        if let (Some((guide, pieces)), Some(state)) = (guide, guide_state.as_mut()) {
+            state.push(guide, &pieces[token.0 as usize]);
         }
         if vocab.is_eog(token) {
             stop_reason = Some(StopReason::EndOfGeneration);
@@ -620,10 +654,18 @@ fn generate_in(
         warm.sequences[seq].cached.push(token);
         position += 1;
         let mut row = 0;
+        // What the guide will have seen when each guess comes up.
+        let mut guess_state = guide_state.clone();
         for guess in &draft {
-            let (predicted, logprob) = greedy(warm.context.get_logits_ith(row));
+            let logits = warm.context.get_logits_ith(row);
+            let model_choice = greedy(logits);
+            let (predicted, logprob) = guided(logits, guide, guess_state.as_ref(), model_choice);
             if predicted != *guess {
                 break;
+            }
+            n_guided += usize::from(predicted != model_choice.0);
+            if let (Some((guide, pieces)), Some(state)) = (guide, guess_state.as_mut()) {
+                state.push(guide, &pieces[guess.0 as usize]);
             }
             warm.sequences[seq].cached.push(*guess);
             verified.push_back((*guess, logprob));
@@ -647,6 +689,7 @@ fn generate_in(
         n_prompt_evaluated,
         n_generated,
         n_draft_accepted,
+        n_guided,
         prompt_ms,
         decode_ms,
         mean_logprob: if n_generated == 0 { 0.0 } else { logprob_sum / n_generated as f32 },
@@ -768,16 +811,52 @@ const LOGIT_WINDOW: f32 = 20.0;
 
 /// Token healing's choice: the most likely token that spells the next part of `to_spell` (or all
 /// of it and more), with its natural-log probability under the whole distribution; None when no
-/// token does.
-fn healing_choice(logits: &[f32], pieces: &[Vec<u8>], to_spell: &[u8]) -> Option<(LlamaToken, f32)> {
-    let (best, _) = logits
-        .iter()
-        .zip(pieces)
-        .enumerate()
-        .filter(|(_, (_, piece))| crate::spells(piece, to_spell))
-        .max_by(|(_, (a, _)), (_, (b, _))| a.total_cmp(b))?;
+/// token does. Tokens `known` accepts (the guide's known names) come first.
+fn healing_choice(
+    logits: &[f32],
+    pieces: &[Vec<u8>],
+    to_spell: &[u8],
+    known: &dyn Fn(&[u8]) -> bool,
+) -> Option<(LlamaToken, f32)> {
+    let best = |also: &dyn Fn(&[u8]) -> bool| {
+        logits
+            .iter()
+            .zip(pieces)
+            .enumerate()
+            .filter(|(_, (_, piece))| crate::spells(piece, to_spell) && also(piece))
+            .max_by(|(_, (a, _)), (_, (b, _))| a.total_cmp(b))
+            .map(|(index, _)| index)
+    };
+    let best = best(known).or_else(|| best(&|_| true))?;
     let token = LlamaToken(best as i32);
     Some((token, log_probability(logits, token) as f32))
+}
+
+/// `chosen` under index-guided decoding (see [`crate::guide::guided_choice`]); itself without a
+/// guide.
+fn guided(
+    logits: &[f32],
+    guide: Option<(&Guide, &[Vec<u8>])>,
+    state: Option<&GuideState>,
+    chosen: (LlamaToken, f32),
+) -> (LlamaToken, f32) {
+    match (guide, state) {
+        (Some((guide, pieces)), Some(state)) => {
+            let (token, logprob) =
+                crate::guide::guided_choice(logits, pieces, guide, state, (chosen.0 .0 as usize, chosen.1));
+            if token != chosen.0 .0 as usize {
+                tracing::debug!(
+                    "guide: {:?} (logprob {:.2}) for {:?} (logprob {:.2}), which writes a name nothing knows",
+                    String::from_utf8_lossy(&pieces[token]),
+                    logprob,
+                    String::from_utf8_lossy(&pieces[chosen.0 .0 as usize]),
+                    chosen.1
+                );
+            }
+            (LlamaToken(token as i32), logprob)
+        }
+        _ => chosen,
+    }
 }
 
 /// The most likely token and its natural-log probability (log-softmax of the logits).

@@ -41,6 +41,7 @@ fn request(prompt: &str, stop: StopRule, max_tokens: usize) -> GenerateRequest {
         background: false,
         sampling: wisp_engine::Sampling::GREEDY,
         healing: String::new(),
+        guide: None,
     }
 }
 

@@ -19,6 +19,9 @@ pub struct Outcome {
     /// How sure the model was of the completion (the geometric mean of its tokens'
     /// probabilities), when it wrote one.
     pub confidence: Option<f32>,
+    /// Whether the completion uses a name that exists nowhere in the repository, its imports or
+    /// the language's standard names (None: nothing shown, or no language to tell).
+    pub made_up: Option<bool>,
 }
 
 /// The filters' part in an [`Outcome`].
@@ -73,6 +76,8 @@ pub struct ModeReport {
     /// Exact match per decile of confidence, least sure first, over the completions that have
     /// one: (lowest and highest confidence in the decile, completions, exact-match share).
     pub by_confidence: Vec<(f32, f32, usize, f64)>,
+    /// Share of the completions shown (with a language to tell) that use a made-up name.
+    pub made_up: f64,
 }
 
 /// Runs every task through `run(task, mode)` for each of `modes` and reports each mode.
@@ -126,6 +131,9 @@ struct Tally {
     shown_edit_similarity_sum: f64,
     /// (confidence, exact match) of each completion with a confidence.
     scored: Vec<(f32, bool)>,
+    /// Completions told apart as using a made-up name or not, and those that do.
+    n_names_checked: usize,
+    n_made_up: usize,
 }
 
 impl Tally {
@@ -150,6 +158,8 @@ impl Tally {
             n_shown: 0,
             shown_edit_similarity_sum: 0.0,
             scored: Vec::new(),
+            n_names_checked: 0,
+            n_made_up: 0,
         }
     }
 
@@ -170,6 +180,10 @@ impl Tally {
                     self.n_checked += 1;
                     self.n_adds_errors += usize::from(adds);
                     self.n_adds_errors_finished += usize::from(adds_finished);
+                }
+                if let (false, Some(made_up)) = (outcome.completion.is_empty(), outcome.made_up) {
+                    self.n_names_checked += 1;
+                    self.n_made_up += usize::from(made_up);
                 }
                 outcome.completion
             }
@@ -231,6 +245,7 @@ impl Tally {
             adds_errors_finished: share(self.n_adds_errors_finished as f64, self.n_checked),
             shown_edit_similarity: share(self.shown_edit_similarity_sum, self.n_shown),
             by_confidence,
+            made_up: share(self.n_made_up as f64, self.n_names_checked),
             mode: self.mode,
         }
     }
@@ -276,6 +291,7 @@ mod tests {
                     latency: Duration::from_millis(1),
                     guard: Guarded { had_text, cut, adds_errors: adds, adds_errors_finished: finished },
                     confidence: None,
+                    made_up: None,
                 })
             };
         let mut tally = Tally::new("full");
@@ -313,6 +329,7 @@ mod tests {
                     latency: Duration::from_millis(1),
                     guard: Guarded::default(),
                     confidence: Some(i as f32 / 20.0),
+                    made_up: None,
                 }),
             );
         }

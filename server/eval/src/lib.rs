@@ -30,12 +30,15 @@
 //! - [`MaskKind::MultiLine`]: [`mask::MULTI_LINE_MIN_LINES`] to [`mask::MULTI_LINE_MAX_LINES`]
 //!   consecutive non-blank lines from the indentation of the first; expected spans the lines,
 //!   without the final newline.
+//! - [`MaskKind::MidWord`]: the cursor inside a name of at least [`mask::MID_WORD_MIN_NAME_CHARS`]
+//!   characters, after its first, with at least [`mask::MIN_MID_LINE_REST_CHARS`] characters after
+//!   it on the line: the user is typing the name. Expected is the rest of the line.
 //!
 //! # How tasks are spread
 //!
 //! Files are shuffled by [`TaskOptions::seed`] and visited round-robin, one task per file per
 //! round, at most `max(1, n_tasks / `[`TASKS_PER_FILE_DIVISOR`]`)` per file; the kinds take turns,
-//! so each is about a third of the set. Every choice comes from a SplitMix64 generator seeded with
+//! so each is about a quarter of the set. Every choice comes from a SplitMix64 generator seeded with
 //! the seed: the same seed and files give the same tasks on every platform.
 //!
 //! A caller can keep only some tasks ([`tasks_from_files_where`], with the files from

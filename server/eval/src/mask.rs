@@ -83,6 +83,7 @@ impl<'a> SourceFile<'a> {
                 MaskKind::WholeLine => true,
                 MaskKind::MidLine => !self.mid_line_cursors(index).is_empty(),
                 MaskKind::MultiLine => self.multi_line_run(index) >= MULTI_LINE_MIN_LINES,
+                MaskKind::MidWord => !self.mid_word_cursors(index).is_empty(),
             })
             .collect();
         if candidates.is_empty() {
@@ -94,6 +95,10 @@ impl<'a> SourceFile<'a> {
             MaskKind::WholeLine => (line.indent_end, line.end, 1),
             MaskKind::MidLine => {
                 let cursors = self.mid_line_cursors(index);
+                (cursors[rng.below(cursors.len())], line.end, 1)
+            }
+            MaskKind::MidWord => {
+                let cursors = self.mid_word_cursors(index);
                 (cursors[rng.below(cursors.len())], line.end, 1)
             }
             MaskKind::MultiLine => {
@@ -159,6 +164,49 @@ impl<'a> SourceFile<'a> {
         cursors
     }
 }
+
+impl SourceFile<'_> {
+    /// Byte offsets inside the names of the line (at least [`MID_WORD_MIN_NAME_CHARS`] long, not
+    /// numbers), after their first character and before their last, with at least
+    /// [`MIN_MID_LINE_REST_CHARS`] characters after them on the line.
+    fn mid_word_cursors(&self, index: usize) -> Vec<usize> {
+        let line = self.lines[index];
+        let content = self.content(index);
+        let rest_chars = |at: usize| self.text[at..line.end].trim_end().chars().count();
+        let mut cursors = Vec::new();
+        let mut chars = content.char_indices().peekable();
+        while let Some((start, first)) = chars.next() {
+            if char_class(first) != CharClass::Word {
+                continue;
+            }
+            let mut name: Vec<usize> = vec![start];
+            while let Some(&(at, ch)) = chars.peek() {
+                if char_class(ch) != CharClass::Word {
+                    break;
+                }
+                name.push(at);
+                chars.next();
+            }
+            let is_name = !first.is_ascii_digit();
+            let preceded_by_word =
+                content[..start].chars().next_back().is_some_and(|ch| char_class(ch) == CharClass::Word);
+            if !is_name || preceded_by_word || name.len() < MID_WORD_MIN_NAME_CHARS {
+                continue;
+            }
+            for &at in &name[1..] {
+                let at = line.indent_end + at;
+                if rest_chars(at) >= MIN_MID_LINE_REST_CHARS {
+                    cursors.push(at);
+                }
+            }
+        }
+        cursors
+    }
+}
+
+/// A mid-word cursor sits in a name of at least this many characters: shorter ones are typed
+/// faster than a suggestion arrives.
+pub const MID_WORD_MIN_NAME_CHARS: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CharClass {
@@ -232,6 +280,31 @@ mod tests {
                 "= compute(a);",
                 " compute(a);",
                 "compute(a);"
+            ]
+        );
+    }
+
+    #[test]
+    fn mid_word_cursors_sit_inside_names() {
+        let text = file_with_body("    let value = compute(a, 12345);\n");
+        let source = SourceFile::new("a.rs", &text);
+        let cursors: Vec<&str> =
+            source.mid_word_cursors(HEADER_LINES).into_iter().map(|at| &text[at..text.len() - 1]).collect();
+        assert_eq!(
+            cursors,
+            [
+                "et value = compute(a, 12345);",
+                "t value = compute(a, 12345);",
+                "alue = compute(a, 12345);",
+                "lue = compute(a, 12345);",
+                "ue = compute(a, 12345);",
+                "e = compute(a, 12345);",
+                "ompute(a, 12345);",
+                "mpute(a, 12345);",
+                "pute(a, 12345);",
+                "ute(a, 12345);",
+                "te(a, 12345);",
+                "e(a, 12345);",
             ]
         );
     }

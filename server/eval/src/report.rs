@@ -51,7 +51,7 @@ pub fn print_report(reports: &[ModeReport], out: &mut dyn Write) -> std::io::Res
 
     writeln!(out)?;
     write!(out, "{:mode_width$}", "filters")?;
-    for header in ["cut", "suppressed", "checked", "+errors", "+err (blk)", "ES shown"] {
+    for header in ["cut", "suppressed", "checked", "+errors", "+err (blk)", "ES shown", "made-up"] {
         write!(out, "{header:>VALUE_WIDTH$}")?;
     }
     writeln!(out)?;
@@ -64,6 +64,7 @@ pub fn print_report(reports: &[ModeReport], out: &mut dyn Write) -> std::io::Res
             percent(report.adds_errors),
             percent(report.adds_errors_finished),
             format!("{:.3}", report.shown_edit_similarity),
+            percent(report.made_up),
         ];
         for value in values {
             write!(out, "{value:>VALUE_WIDTH$}")?;

@@ -11,11 +11,15 @@ pub enum MaskKind {
     MidLine,
     /// Two to four consecutive lines from the indentation of the first.
     MultiLine,
+    /// The rest of a line from inside a name, after its first characters (the user is typing
+    /// it: `counts.v` for `counts.values().sum();`).
+    MidWord,
 }
 
 impl MaskKind {
     /// Every kind, in the order tasks cycle through them and reports list them.
-    pub const ALL: [MaskKind; 3] = [MaskKind::WholeLine, MaskKind::MidLine, MaskKind::MultiLine];
+    pub const ALL: [MaskKind; 4] =
+        [MaskKind::WholeLine, MaskKind::MidLine, MaskKind::MultiLine, MaskKind::MidWord];
 
     /// The short name used in task ids ("src/lib.rs:120:mid") and reports.
     pub fn name(self) -> &'static str {
@@ -23,6 +27,7 @@ impl MaskKind {
             MaskKind::WholeLine => "line",
             MaskKind::MidLine => "mid",
             MaskKind::MultiLine => "multi",
+            MaskKind::MidWord => "word",
         }
     }
 }

@@ -34,6 +34,7 @@ fn outcome(completion: &str, context_tokens: usize, latency_ms: u64) -> anyhow::
         latency: Duration::from_millis(latency_ms),
         guard: Default::default(),
         confidence: None,
+        made_up: None,
     })
 }
 
@@ -108,6 +109,7 @@ fn errors_score_as_empty_completions_and_are_reported() {
             // The model goes on past the span; the extra line is cut before scoring.
             MaskKind::WholeLine => outcome("let total = 1;\nlet more = 2;", 40, 50),
             MaskKind::MultiLine => outcome("if total > 0 {\n        done();", 60, 70),
+            MaskKind::MidWord => unreachable!("the fixture has no mid-word task"),
         },
         &mut |_, _| {},
     );

@@ -76,7 +76,7 @@ fn the_same_seed_cuts_the_same_tasks_and_another_seed_others() {
             "lib/pkg_5.py:44:line",
             "src/module_6.rs:64:mid",
             "src/module_7.rs:47:multi",
-            "src/module_0.rs:22:line",
+            "src/module_0.rs:22:word",
         ]
     "#]]
     .assert_debug_eq(&ids);
@@ -111,6 +111,13 @@ fn every_task_splits_its_file_into_prefix_span_and_suffix() {
                 assert!(line_before_cursor.trim().is_empty(), "{task:?}");
                 assert!((2..=4).contains(&n_lines), "{task:?}");
             }
+            MaskKind::MidWord => {
+                let typed = line_before_cursor.chars().next_back().unwrap_or(' ');
+                let next = task.expected.chars().next().unwrap_or(' ');
+                assert!(typed.is_alphanumeric() || typed == '_', "inside a name: {task:?}");
+                assert!(next.is_alphanumeric() || next == '_', "inside a name: {task:?}");
+                assert_eq!(n_lines, 1);
+            }
         }
         assert!(task.suffix().is_empty() || task.suffix().starts_with('\n'), "masks end at a line end");
         let first_line = task.expected.lines().next().unwrap_or_default();
@@ -126,7 +133,7 @@ fn every_task_splits_its_file_into_prefix_span_and_suffix() {
 }
 
 #[test]
-fn kinds_come_in_thirds_and_files_share_the_set() {
+fn kinds_come_in_equal_shares_and_files_share_the_set() {
     let tasks = tasks_from_files(&corpus(), &options(3, 60));
     assert_eq!(tasks.len(), 60);
     let mut per_kind: HashMap<MaskKind, usize> = HashMap::new();
@@ -135,7 +142,7 @@ fn kinds_come_in_thirds_and_files_share_the_set() {
         *per_kind.entry(task.kind).or_default() += 1;
         *per_file.entry(&task.path).or_default() += 1;
     }
-    assert_eq!(per_kind.values().copied().collect::<Vec<_>>(), [20, 20, 20]);
+    assert_eq!(per_kind.values().copied().collect::<Vec<_>>(), [15, 15, 15, 15]);
     assert_eq!(per_file.len(), 24, "every file takes part");
     assert!(per_file.values().all(|&n| n <= 3), "at most 60 / 20 per file: {per_file:?}");
 }

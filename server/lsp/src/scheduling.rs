@@ -49,12 +49,19 @@ impl Server {
             typical_interval_ms: open.typing_interval_ms,
         });
         let offset = gathered.offset;
+        let grow_from = config.completion.fast_first_answer.then(|| (gathered.clone(), Arc::clone(&model)));
         let request = Request { gathered, trigger, config, model, typing };
-        let Outcome { suggested, remember_shown, window_start } =
+        let Outcome { suggested, remember_shown, window_start, grow } =
             self.state.service.suggest(request).await.map_err(|why| match why {
                 SuggestError::ModelUnavailable(why) => error(ErrorCode::ServerError(MODEL_UNAVAILABLE), why),
                 SuggestError::Internal(why) => error(ErrorCode::InternalError, why),
             })?;
+        if let (true, Some((gathered, model))) = (grow, grow_from) {
+            // The answer came from a short prompt: evaluate the full one while the user reads it.
+            let state = Arc::clone(&self.state);
+            let settings = config.completion.clone();
+            tokio::spawn(async move { state.service.warm_up(gathered, &settings, model).await });
+        }
         self.with_document(uri, |open| {
             if let Some(window_start) = window_start {
                 open.anchor = Some(window_start);

@@ -9,9 +9,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::names::{self, NameList};
 use crate::tags::{self, DefinitionKind, FileTags, Import};
 use crate::{Language, LanguageRegistry};
 
@@ -53,11 +54,19 @@ pub struct IndexedFile {
     pub imports: Vec<Import>,
     pub n_lines: usize,
     pub n_bytes: usize,
+    /// Every name the file uses (identifiers of its syntax tree), once each, sorted.
+    pub names: NameList,
 }
 
 impl IndexedFile {
     /// Builds the entry for `source` from its tags.
-    pub fn new(path: &str, language: &Language, source: &str, tags: &FileTags) -> IndexedFile {
+    pub fn new(
+        path: &str,
+        language: &Language,
+        source: &str,
+        tags: &FileTags,
+        names: NameList,
+    ) -> IndexedFile {
         let mut line = 0u32;
         let mut counted = 0usize;
         let definitions = tags
@@ -85,6 +94,7 @@ impl IndexedFile {
             imports: tags.imports.clone(),
             n_lines: source.lines().count(),
             n_bytes: source.len(),
+            names,
         }
     }
 
@@ -106,7 +116,7 @@ impl IndexedFile {
                     + std::mem::size_of::<Import>()
             })
             .sum();
-        self.path.len() + self.language.len() + definitions + imports
+        self.path.len() + self.language.len() + definitions + imports + self.names.heap_bytes()
     }
 }
 
@@ -184,6 +194,10 @@ pub struct WorkspaceIndex {
     files: HashMap<String, IndexedFile>,
     /// Definition name → paths of the files defining it.
     by_name: HashMap<String, Vec<String>>,
+    /// Name → how many files use it.
+    name_counts: HashMap<Box<str>, u32>,
+    /// Every name some file uses, built when first asked for after a change.
+    names: OnceLock<Arc<NameList>>,
 }
 
 /// Size of an index.
@@ -203,8 +217,18 @@ impl WorkspaceIndex {
 
     /// Parses `source` and replaces what the index knew about `path`.
     pub fn update(&mut self, path: &str, language: &Language, source: &str) {
-        let tags = tags::extract_from_source(language, source);
-        self.insert(IndexedFile::new(path, language, source, &tags));
+        let (tags, names) = match tags::parse(language, source) {
+            Some(tree) => (
+                if language.tags_query().is_some() {
+                    tags::extract(language, &tree, source)
+                } else {
+                    FileTags::default()
+                },
+                NameList::new(names::identifiers(&tree, source)),
+            ),
+            None => (FileTags::default(), NameList::default()),
+        };
+        self.insert(IndexedFile::new(path, language, source, &tags, names));
     }
 
     /// Replaces what the index knew about the entry's path.
@@ -216,6 +240,10 @@ impl WorkspaceIndex {
                 paths.push(file.path.clone());
             }
         }
+        for name in file.names.iter() {
+            *self.name_counts.entry(name.into()).or_default() += 1;
+        }
+        self.names = OnceLock::new();
         self.files.insert(file.path.clone(), file);
     }
 
@@ -230,6 +258,21 @@ impl WorkspaceIndex {
                 }
             }
         }
+        for name in old.names.iter() {
+            if let Some(count) = self.name_counts.get_mut(name) {
+                *count -= 1;
+                if *count == 0 {
+                    self.name_counts.remove(name);
+                }
+            }
+        }
+        self.names = OnceLock::new();
+    }
+
+    /// Every name some indexed file uses: what index-guided decoding lets a model write where a
+    /// name is used. Shared, and built again only after the index changed.
+    pub fn names(&self) -> Arc<NameList> {
+        Arc::clone(self.names.get_or_init(|| Arc::new(NameList::new(self.name_counts.keys().cloned()))))
     }
 
     pub fn file(&self, path: &str) -> Option<&IndexedFile> {
@@ -262,7 +305,8 @@ impl WorkspaceIndex {
             n_lines: files.clone().map(|f| f.n_lines).sum(),
             n_definitions: files.clone().map(|f| f.definitions.len()).sum(),
             heap_bytes: files.map(IndexedFile::heap_bytes).sum::<usize>()
-                + self.by_name.iter().map(|(name, paths)| name.len() + paths.len() * 24 + 48).sum::<usize>(),
+                + self.by_name.iter().map(|(name, paths)| name.len() + paths.len() * 24 + 48).sum::<usize>()
+                + self.name_counts.keys().map(|name| name.len() + 32).sum::<usize>(),
         }
     }
 }

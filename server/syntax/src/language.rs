@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 
+use crate::names::NameList;
 use crate::tags;
 
 /// A language Wisp knows: how editors name it, which files are in it, and its grammar.
@@ -26,6 +27,14 @@ pub struct Language {
     /// Line starts that begin a new top-level item (`fn `, `def `): a suggestion stops before a
     /// later line that starts with one at column 0.
     pub stop_patterns: Vec<String>,
+    /// Words after which names are declared, not used (`let`, `fn`, `def`): see
+    /// [`crate::names::name_use`].
+    pub declaration_keywords: Vec<String>,
+    /// Keywords, builtins and common standard-library names: names every file of the language
+    /// may use without defining them.
+    pub standard_names: Arc<NameList>,
+    /// The language whose standard names this one shares (`standard_names_from`).
+    standard_names_from: Option<String>,
     /// The key of the tree-sitter grammar in [`GRAMMARS`].
     grammar_name: String,
     grammar: tree_sitter::Language,
@@ -65,6 +74,11 @@ impl Language {
             file_extensions: config.file_extensions,
             line_comment: config.line_comment,
             stop_patterns: config.stop_patterns,
+            declaration_keywords: config.declaration_keywords,
+            standard_names: Arc::new(NameList::new(
+                config.standard_names.as_deref().map(crate::names::parse_names).unwrap_or_default(),
+            )),
+            standard_names_from: config.standard_names_from,
             grammar_name: config.grammar,
             grammar,
             tags_query: None,
@@ -124,6 +138,12 @@ struct LanguageConfig {
     line_comment: Option<String>,
     #[serde(default)]
     stop_patterns: Vec<String>,
+    #[serde(default)]
+    declaration_keywords: Vec<String>,
+    #[serde(default)]
+    standard_names: Option<String>,
+    #[serde(default)]
+    standard_names_from: Option<String>,
 }
 
 /// Makes one of the tree-sitter grammars linked into the binary.
@@ -383,7 +403,8 @@ impl LanguageRegistry {
     pub fn from_tomls(files: &[(&str, &str)]) -> Result<LanguageRegistry, LanguageConfigError> {
         let mut registry = LanguageRegistry::default();
         for (source, toml_text) in files {
-            registry.add(Language::from_toml(source, toml_text)?)?;
+            let language = Language::from_toml(source, toml_text)?;
+            registry.add(registry.with_shared_names(source, language)?)?;
         }
         Ok(registry)
     }
@@ -395,9 +416,32 @@ impl LanguageRegistry {
             let inherited = with_inherited_tags(language_files, files)?;
             let tags =
                 inherited.as_ref().map(|(name, text)| (name.as_str(), text.as_str())).or(language_files.tags);
-            registry.add(Language::from_files(&LanguageFiles { tags, ..*language_files })?)?;
+            let language = Language::from_files(&LanguageFiles { tags, ..*language_files })?;
+            registry.add(registry.with_shared_names(language_files.toml_name, language)?)?;
         }
         Ok(registry)
+    }
+
+    /// `language` with the standard names of the language its `standard_names_from` names, which
+    /// must be loaded before it.
+    fn with_shared_names(
+        &self,
+        source: &str,
+        mut language: Language,
+    ) -> Result<Language, LanguageConfigError> {
+        let Some(from) = language.standard_names_from.clone() else { return Ok(language) };
+        let Some(shared) = self.languages.iter().find(|other| other.name == from) else {
+            return Err(LanguageConfigError::Toml {
+                source_name: source.to_owned(),
+                message: format!(
+                    "standard_names_from names \"{from}\", which is not a language loaded before this one"
+                ),
+            });
+        };
+        let mut names: Vec<&str> = shared.standard_names.iter().collect();
+        names.extend(language.standard_names.iter());
+        language.standard_names = Arc::new(NameList::new(names));
+        Ok(language)
     }
 
     /// Adds a language, unless its name, a `languageId` or an extension is already taken.

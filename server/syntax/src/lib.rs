@@ -13,6 +13,7 @@
 mod document;
 pub mod index;
 mod language;
+pub mod names;
 mod position;
 pub mod tags;
 

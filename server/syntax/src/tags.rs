@@ -174,18 +174,26 @@ pub fn extract_from_source(language: &Language, source: &str) -> FileTags {
     if language.tags_query().is_none() {
         return FileTags::default();
     }
+    match parse(language, source) {
+        Some(tree) => extract(language, &tree, source),
+        None => FileTags::default(),
+    }
+}
+
+/// Parses `source` from scratch with the language's grammar.
+pub fn parse(language: &Language, source: &str) -> Option<tree_sitter::Tree> {
     let mut parser = Parser::new();
     if let Err(error) = parser.set_language(language.grammar()) {
         // The registry checks every grammar when it loads, so this is a bug.
         tracing::error!(language = %language.name, %error, "cannot use the grammar");
-        return FileTags::default();
+        return None;
     }
-    let Some(tree) = parser.parse(source, None) else {
+    let tree = parser.parse(source, None);
+    if tree.is_none() {
         // Only cancellation or a timeout stop a parse, and we set neither.
         tracing::error!(language = %language.name, "tree-sitter returned no tree");
-        return FileTags::default();
-    };
-    extract(language, &tree, source)
+    }
+    tree
 }
 
 /// What a capture name of the tags query means; see `grammars/README.md`.

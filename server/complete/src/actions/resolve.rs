@@ -445,6 +445,7 @@ fn ask(
         background: false,
         sampling: Sampling::GREEDY,
         healing: String::new(),
+        guide: None,
     };
     let generation = engine
         .generate(&generate, &mut |_| ControlFlow::Continue(()))

@@ -34,6 +34,9 @@ pub struct Gathered {
     /// The document as it was, when its language has a syntax tree: the syntax check inserts the
     /// suggestion into it. A copy shares the rope and the tree, so this costs no copy of the text.
     pub document: Option<Document>,
+    /// The names a suggestion here may use where a name is used (see [`known_names`]); None
+    /// turns index-guided decoding off for it.
+    pub names: Option<std::sync::Arc<super::KnownNames>>,
 }
 
 /// Collects what a suggestion at byte `offset` needs. Cost is bounded by the window sizes, not by
@@ -61,6 +64,7 @@ pub fn gather(document: &Document, offset: usize, path: &str, max_lines: usize) 
         anchor: None,
         snippets: Vec::new(),
         document: document.tree().is_some().then(|| document.clone()),
+        names: None,
     }
 }
 

@@ -29,6 +29,9 @@ pub struct Suggestion {
     pub window_start: usize,
     /// The snippets the prompt holds, in prompt order.
     pub snippets: Vec<Snippet>,
+    /// The prompt was a short window because the full one was not in the engine's cache (see
+    /// [`FIRST_ANSWER_MIN_UNCACHED_TOKENS`]): the caller should warm the full prompt up.
+    pub first_answer: bool,
 }
 
 /// Builds the prompt and runs the engine. Blocking: call it on the inference worker.
@@ -54,7 +57,7 @@ pub fn suggest(
     // With a temperature, the same document and cursor draw the same way: asking again gives the
     // same suggestion, as with greedy decoding.
     let sampling_seed = gathered.document_key ^ (gathered.offset as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let request = GenerateRequest {
+    let mut request = GenerateRequest {
         prompt: built.prompt,
         max_tokens: settings.max_tokens,
         stop: gathered.stop,
@@ -68,7 +71,31 @@ pub fn suggest(
             seed: sampling_seed,
         },
         healing: word.to_owned(),
+        guide: settings.guide.strength().zip(gathered.names.as_ref()).map(|(strength, names)| {
+            let names: std::sync::Arc<dyn wisp_engine::NameOracle> = names.clone();
+            wisp_engine::Guide {
+                names,
+                line: prompt_source.prefix[prompt_source.prefix.rfind('\n').map_or(0, |at| at + 1)..]
+                    .to_owned(),
+                strength,
+            }
+        }),
     };
+    // A cold document (just opened, or the prompt's start moved): answer first from a short
+    // window of the code before the cursor, which costs a fraction of the full prompt; the
+    // caller grows the full prompt in the background for the next keystroke (`first_answer`).
+    let uncached = settings.fast_first_answer.then(|| engine.uncached_tokens(&request)).flatten();
+    let first_answer = !background && uncached.is_some_and(|n| n > FIRST_ANSWER_MIN_UNCACHED_TOKENS);
+    let mut snippets = built.snippets;
+    if first_answer {
+        let short = Gathered { snippets: Vec::new(), anchor: None, ..prompt_source.as_ref().clone() };
+        let short_settings =
+            CompletionConfig { prompt_tokens: FIRST_ANSWER_PROMPT_TOKENS, ..settings.clone() };
+        let built = build_prompt(engine, &short, &short_settings);
+        request.prompt = built.prompt;
+        request.cache_key = first_answer_key(gathered.document_key);
+        snippets = built.snippets;
+    }
     let mut unhealed = String::new();
     let mut forwarded = 0;
     let generation = engine.generate(&request, &mut |piece| {
@@ -104,8 +131,23 @@ pub fn suggest(
         prompt: request.prompt,
         generation,
         window_start,
-        snippets: built.snippets,
+        snippets,
+        first_answer,
     })
+}
+
+/// A prompt that would evaluate more tokens than this (about 2 s on 2 cores) is answered first
+/// from a short window ([`FIRST_ANSWER_PROMPT_TOKENS`]) when `completion.fast_first_answer`.
+pub const FIRST_ANSWER_MIN_UNCACHED_TOKENS: usize = 384;
+
+/// The budget of a first answer's prompt: the path header and the lines just before the cursor
+/// (about 0.6 s to evaluate on 2 cores).
+pub const FIRST_ANSWER_PROMPT_TOKENS: usize = 128;
+
+/// The engine cache key of a document's first answers: a sequence of its own, so the short
+/// prompt does not push the full one (being grown) out of the document's cache.
+pub fn first_answer_key(document_key: u64) -> u64 {
+    document_key ^ 0x5157_4F52_4445_5200
 }
 
 /// The generated text as the suggestion to show: the cursor's own post-processing (the typed
@@ -196,6 +238,7 @@ pub fn warm_up(
         background: true,
         sampling: wisp_engine::Sampling::GREEDY,
         healing: String::new(),
+        guide: None,
     };
     engine.generate(&request, &mut |_| std::ops::ControlFlow::Continue(()))
 }

@@ -5,12 +5,14 @@
 mod confidence;
 mod gather;
 mod generate;
+mod names;
 mod postprocess;
 mod prompt;
 
 pub use confidence::*;
 pub use gather::*;
 pub use generate::*;
+pub use names::*;
 pub use postprocess::*;
 pub use prompt::*;
 

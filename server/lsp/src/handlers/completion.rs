@@ -99,7 +99,16 @@ impl Server {
             self.context_for(uri, &source, gathered.offset, mode, refresh_context)
         }))
         .map_err(internal_error)?;
-        Ok(Gathered { snippets, ..gathered })
+        let names = if config.completion.guide == wisp_complete::config::GuideSetting::Off {
+            None
+        } else {
+            let index = self.state.index.read().unwrap_or_else(|p| p.into_inner()).names();
+            catch_unwind(AssertUnwindSafe(|| {
+                completion::known_names(&source.document, gathered.offset, &snippets, Some(index))
+            }))
+            .map_err(internal_error)?
+        };
+        Ok(Gathered { snippets, names, ..gathered })
     }
 
     /// The snippets for a cursor. They stay the same while the cursor stays in the same scope:

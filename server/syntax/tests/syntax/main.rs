@@ -3,6 +3,7 @@
 mod edits;
 mod index;
 mod model;
+mod names;
 mod positions;
 mod random_edits;
 mod registry;

@@ -130,7 +130,7 @@ line_coment = "//"
           |
         5 | line_coment = "//"
           | ^^^^^^^^^^^
-        unknown field `line_coment`, expected one of `name`, `grammar`, `language_ids`, `file_extensions`, `line_comment`, `stop_patterns`
+        unknown field `line_coment`, expected one of `name`, `grammar`, `language_ids`, `file_extensions`, `line_comment`, `stop_patterns`, `declaration_keywords`, `standard_names`, `standard_names_from`
     "#]]
     .assert_eq(&message);
 }
