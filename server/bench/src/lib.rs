@@ -12,6 +12,7 @@ pub mod history;
 pub mod http;
 pub mod llama_run;
 pub mod lsp;
+pub mod open;
 pub mod pace;
 pub mod process;
 pub mod report;

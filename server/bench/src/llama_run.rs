@@ -143,7 +143,7 @@ pub fn replay(
 
     let init = wisp_run::initialization_options(options, WispMode::Default, false)?;
     let oracle_log = work_dir.join("wisp-prompt-oracle.log");
-    let oracle = wisp_run::start(options, repo, init, "wisp (prompt oracle)", oracle_log)?;
+    let oracle = wisp_run::start(&options.wisp_binary, repo, init, "wisp (prompt oracle)", oracle_log)?;
     if !oracle.error_messages.is_empty() {
         bail!("the wisp prompt oracle refused its configuration: {}", oracle.error_messages.join("; "));
     }

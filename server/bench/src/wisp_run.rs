@@ -73,14 +73,14 @@ pub struct Started {
 
 /// Starts `wisp serve`, initializes it with `initialization_options` and waits for the model.
 pub fn start(
-    options: &ReplayOptions,
+    wisp_binary: &Path,
     repo: &Path,
     init: Value,
     label: &str,
     log_path: PathBuf,
 ) -> anyhow::Result<Started> {
     let started = Instant::now();
-    let mut server = LspServer::spawn(&options.wisp_binary, label, log_path)?;
+    let mut server = LspServer::spawn(wisp_binary, label, log_path)?;
     let params = json!({
         "processId": std::process::id(),
         "rootUri": file_uri(repo)?,
@@ -197,7 +197,7 @@ pub fn replay(
     };
     let log_path = work_dir.join(format!("{slug}.log"));
     let mut started =
-        start(options, repo, initialization_options(options, mode, true)?, label, log_path.clone())?;
+        start(&options.wisp_binary, repo, initialization_options(options, mode, true)?, label, log_path.clone())?;
     if mode == WispMode::NoReuse && started.error_messages.iter().any(|message| message.contains("cache")) {
         // A server without `completion.cache` refuses the whole layer (and with it model.path).
         started.server.shut_down(SHUTDOWN_TIMEOUT)?;
@@ -205,7 +205,7 @@ pub fn replay(
             "{label}: the server does not know completion.cache, so its suggestion cache stayed on ({})",
             started.error_messages.join("; ")
         ));
-        started = start(options, repo, initialization_options(options, mode, false)?, label, log_path)?;
+        started = start(&options.wisp_binary, repo, initialization_options(options, mode, false)?, label, log_path)?;
     }
     if !started.error_messages.is_empty() {
         bail!(

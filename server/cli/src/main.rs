@@ -187,6 +187,24 @@ enum BenchCommand {
         #[arg(long, value_delimiter = ',', default_value = "rs,py,ts,js,go")]
         extensions: Vec<String>,
     },
+    /// Time from opening a large file to its first suggestion, with the fast first answer and
+    /// with the full prompt evaluated first.
+    Open {
+        /// The file opened: a large one (2,000 lines or so).
+        #[arg(long)]
+        file: PathBuf,
+        /// A registry model id or a GGUF path (default: the registry default).
+        #[arg(long)]
+        model: Option<String>,
+        /// Cursors measured with each setting.
+        #[arg(long, default_value_t = 8)]
+        trials: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// CPU threads (default: the number of cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Prompt evaluation and decode speed of the engine, against llama.cpp's llama-bench.
     Engine {
         /// A registry model id or a GGUF path (default: the registry default).
@@ -401,6 +419,19 @@ fn bench_command(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 extensions,
             };
             wisp_bench::run(&options, &mut std::io::stdout().lock())?;
+        }
+        BenchCommand::Open { file, model, trials, seed, threads } => {
+            let model_config = complete::model_config_for(model.as_deref(), threads);
+            let choice = wisp_complete::models::choose(&model_config).map_err(anyhow::Error::msg)?;
+            let options = wisp_bench::open::OpenOptions {
+                wisp_binary: std::env::current_exe().context("finding the wisp binary")?,
+                file,
+                model_path: choice.path,
+                threads: model_config.llama_options().threads,
+                trials,
+                seed,
+            };
+            wisp_bench::open::run(&options, &mut std::io::stdout().lock())?;
         }
         BenchCommand::Engine {
             model,
