@@ -88,7 +88,8 @@ fn measure(
         "model": { "path": options.model_path, "threads": options.threads },
         "completion": { "fast_first_answer": fast },
     });
-    let Started { mut server, error_messages, .. } = start(&options.wisp_binary, root, init, label, log_path)?;
+    let Started { mut server, error_messages, .. } =
+        start(&options.wisp_binary, root, init, label, log_path)?;
     if !error_messages.is_empty() {
         bail!("{label} refused its configuration: {}", error_messages.join("; "));
     }
@@ -134,8 +135,8 @@ pub fn run(options: &OpenOptions, out: &mut dyn std::io::Write) -> anyhow::Resul
     if options.trials == 0 {
         bail!("trials is 0: measure at least one cursor");
     }
-    let text =
-        std::fs::read_to_string(&options.file).with_context(|| format!("reading {}", options.file.display()))?;
+    let text = std::fs::read_to_string(&options.file)
+        .with_context(|| format!("reading {}", options.file.display()))?;
     let n_lines = text.lines().count();
     if n_lines < 2 * EDGE_LINES + 10 {
         bail!(
@@ -157,7 +158,12 @@ pub fn run(options: &OpenOptions, out: &mut dyn std::io::Write) -> anyhow::Resul
     Ok(report)
 }
 
-fn print(report: &OpenReport, options: &OpenOptions, n_lines: usize, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+fn print(
+    report: &OpenReport,
+    options: &OpenOptions,
+    n_lines: usize,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
     let ms = |latencies: &[Duration]| {
         let mut values: Vec<f64> = latencies.iter().map(|latency| latency.as_secs_f64() * 1e3).collect();
         values.sort_by(f64::total_cmp);
@@ -176,7 +182,12 @@ fn print(report: &OpenReport, options: &OpenOptions, n_lines: usize, out: &mut d
     writeln!(out, "{:28}{full_p50:>10.0}{full_p95:>10.0}{:>12}", "full prompt first", report.full_suggested)?;
     writeln!(out, "{:28}{fast_p50:>10.0}{fast_p95:>10.0}{:>12}", "fast first answer", report.fast_suggested)?;
     if full_p50 > 0.0 {
-        writeln!(out, "fast / full: p50 {:.2}x, p95 {:.2}x", fast_p50 / full_p50, fast_p95 / full_p95.max(1e-9))?;
+        writeln!(
+            out,
+            "fast / full: p50 {:.2}x, p95 {:.2}x",
+            fast_p50 / full_p50,
+            fast_p95 / full_p95.max(1e-9)
+        )?;
     }
     Ok(())
 }

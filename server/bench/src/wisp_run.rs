@@ -196,8 +196,13 @@ pub fn replay(
         WispMode::NoReuse => ("wisp without reuse", "wisp-no-reuse"),
     };
     let log_path = work_dir.join(format!("{slug}.log"));
-    let mut started =
-        start(&options.wisp_binary, repo, initialization_options(options, mode, true)?, label, log_path.clone())?;
+    let mut started = start(
+        &options.wisp_binary,
+        repo,
+        initialization_options(options, mode, true)?,
+        label,
+        log_path.clone(),
+    )?;
     if mode == WispMode::NoReuse && started.error_messages.iter().any(|message| message.contains("cache")) {
         // A server without `completion.cache` refuses the whole layer (and with it model.path).
         started.server.shut_down(SHUTDOWN_TIMEOUT)?;
@@ -205,7 +210,13 @@ pub fn replay(
             "{label}: the server does not know completion.cache, so its suggestion cache stayed on ({})",
             started.error_messages.join("; ")
         ));
-        started = start(&options.wisp_binary, repo, initialization_options(options, mode, false)?, label, log_path)?;
+        started = start(
+            &options.wisp_binary,
+            repo,
+            initialization_options(options, mode, false)?,
+            label,
+            log_path,
+        )?;
     }
     if !started.error_messages.is_empty() {
         bail!(

@@ -51,6 +51,8 @@ pub struct CompleteOptions {
     pub explain: bool,
     /// `completion.guide` (its default when None).
     pub guide: Option<wisp_complete::config::GuideSetting>,
+    /// `completion.candidates`.
+    pub candidates: bool,
 }
 
 /// The nearest folder above `file` that holds `.git`, else the file's folder.
@@ -96,6 +98,7 @@ pub fn complete(location: &str, options: &CompleteOptions) -> anyhow::Result<Exi
         max_tokens: max_tokens.unwrap_or(defaults.max_tokens),
         prompt_tokens: prompt_tokens.unwrap_or(defaults.prompt_tokens),
         guide: options.guide.unwrap_or(defaults.guide),
+        candidates: options.candidates || defaults.candidates,
         // One cold request: answer it from its full prompt.
         fast_first_answer: false,
         ..defaults

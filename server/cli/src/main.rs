@@ -61,6 +61,9 @@ enum Command {
         /// Index-guided decoding: off, bias or mask (see completion.guide).
         #[arg(long)]
         guide: Option<wisp_complete::config::GuideSetting>,
+        /// Also score the continuation of a matching line above (see completion.candidates).
+        #[arg(long)]
+        candidates: bool,
         /// Print the prompt and where each snippet in it came from (to stderr).
         #[arg(long)]
         explain: bool,
@@ -109,10 +112,11 @@ enum Command {
         /// Also score each mode without the suggestion filters, from the same generations.
         #[arg(long)]
         compare_filters: bool,
-        /// Index-guided decoding settings to compare, comma-separated (off, bias, mask): each
-        /// context mode runs with each (default: completion.guide's default).
+        /// Decoding variants to compare, comma-separated: `plain` (the settings as they are), or
+        /// switches joined by `+`: mask, bias, unguided (completion.guide), cand, nocand
+        /// (completion.candidates), nohealing (completion.token_healing off).
         #[arg(long, value_delimiter = ',')]
-        guide: Vec<wisp_complete::config::GuideSetting>,
+        variants: Vec<eval::Variant>,
     },
     /// Suggestion feedback recorded on this machine: shown, accepted (rate with a Wilson 95%
     /// interval), partly accepted, kept after 30/120 s, latency.
@@ -276,10 +280,12 @@ fn main() -> ExitCode {
             context,
             root,
             guide,
+            candidates,
             explain,
         }) => {
             let options = complete::CompleteOptions {
                 guide,
+                candidates,
                 model,
                 max_tokens,
                 prompt_tokens,
@@ -306,7 +312,7 @@ fn main() -> ExitCode {
             perplexity,
             show,
             compare_filters,
-            guide,
+            variants,
         }) => {
             let defaults = CompletionConfig::default();
             let completion = CompletionConfig {
@@ -336,7 +342,7 @@ fn main() -> ExitCode {
                 perplexity_files: perplexity,
                 show,
                 compare_filters,
-                guides: guide,
+                variants,
             };
             eval::run(&options, &mut std::io::stdout().lock()).map(|_| ExitCode::SUCCESS)
         }

@@ -345,6 +345,13 @@ pub struct CompletionConfig {
     /// away), answer first from the lines just before the cursor, in a fraction of the time, and
     /// evaluate the full prompt in the background for the next keystroke.
     pub fast_first_answer: bool,
+    /// Token healing: a partly typed word or operator at the cursor is left out of the prompt
+    /// and the model must spell it first, so `counts.v` continues to `values` instead of the
+    /// model taking `v` for a whole token.
+    pub token_healing: bool,
+    /// Also consider the continuation of a matching line above the cursor (in the prompt) and
+    /// suggest it when the model scores it higher than the line it wrote.
+    pub candidates: bool,
 }
 
 /// `completion.guide` as written in configuration.
@@ -405,6 +412,8 @@ impl Default for CompletionConfig {
             min_confidence: DEFAULT_MIN_CONFIDENCE,
             guide: GuideSetting::default(),
             fast_first_answer: true,
+            token_healing: true,
+            candidates: false,
         }
     }
 }

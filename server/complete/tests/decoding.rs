@@ -148,3 +148,46 @@ fn generate(engine: &dyn Engine, prompt: &wisp_engine::Prompt, stop: wisp_engine
     };
     engine.generate(&request, &mut |_| ControlFlow::Continue(())).expect("generation").text
 }
+
+#[test]
+fn issue_13_candidate_scoring_picks_a_planted_exact_pattern_over_a_worse_line() {
+    let engine = load_engine();
+    let above = "fn configure(settings: &Settings) -> Layout {\n    let width = settings.lookup_or(\"width\", 80).clamp_to(10, 200);\n    let depth = settings.lookup_or(\"depth\", 8).clamp_to(1, 16);\n";
+    let line_before = "    let depth_again = settings.";
+    let pattern = completion::pattern_continuation(line_before, &[above]).expect("a pattern from above");
+    assert_eq!(pattern, "lookup_or(\"depth\", 8).clamp_to(1, 16);", "the closest matching line");
+    let request = GenerateRequest {
+        prompt: wisp_engine::Prompt::text(format!("// src/layout.rs\n{above}{line_before}")),
+        max_tokens: 16,
+        stop: wisp_engine::StopRule::Line,
+        cancel: CancelFlag::new(),
+        cache_key: 3,
+        time_budget: None,
+        background: false,
+        sampling: wisp_engine::Sampling::GREEDY,
+        healing: String::new(),
+        guide: None,
+    };
+    let mut generation = engine.generate(&request, &mut |_| ControlFlow::Continue(())).expect("generation");
+    // Plant a worse line in place of the model's: the pattern must win against it.
+    generation.text = "lookup_or depth 8 clamp_to 1 16".to_owned();
+    let chosen = completion::choose(engine.as_ref(), &request, &mut generation, &pattern, 0).unwrap();
+    assert_eq!(chosen, completion::Candidate::Pattern);
+    assert_eq!(generation.text, pattern);
+    assert!(
+        generation.token_scores.last().is_some_and(|score| score.end == pattern.len()),
+        "{:?}",
+        generation.token_scores
+    );
+    // The model's own line stands when it is the pattern, and scoring left the cache usable:
+    // the same request generates what it generated before.
+    let mut same = engine.generate(&request, &mut |_| ControlFlow::Continue(())).expect("generation");
+    let again = same.text.clone();
+    same.text = pattern.clone();
+    assert_eq!(
+        completion::choose(engine.as_ref(), &request, &mut same, &pattern, 0).unwrap(),
+        completion::Candidate::Model
+    );
+    let fresh = load_engine().generate(&request, &mut |_| ControlFlow::Continue(())).expect("generation");
+    assert_eq!(again, fresh.text, "scoring leaves the cache as the prompt alone");
+}

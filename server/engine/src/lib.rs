@@ -48,6 +48,20 @@ pub trait Engine: Send + Sync {
         None
     }
 
+    /// The log-probability of each token of each of `continuations` right after the prompt of
+    /// `request` (as [`Generation::token_scores`] gives them, one per token):
+    /// the prompt is evaluated into the warm cache of its `cache_key` as [`Engine::generate`]
+    /// would, then each continuation is scored in one batch and dropped from the cache again.
+    /// Engines that cannot say return [`EngineError::Unsupported`].
+    fn score_continuations(
+        &self,
+        request: &GenerateRequest,
+        continuations: &[&str],
+    ) -> Result<Vec<Vec<TokenScore>>, EngineError> {
+        let _ = (request, continuations);
+        Err(EngineError::Unsupported { what: "scoring continuations".into() })
+    }
+
     /// How well the model predicts `text` (from its start, up to the context size): for
     /// perplexity on held-out code. Engines that cannot say return [`EngineError::Unsupported`].
     fn score(&self, text: &str) -> Result<TextScore, EngineError> {
@@ -334,6 +348,9 @@ pub struct Generation {
     pub n_draft_accepted: usize,
     /// Tokens index-guided decoding chose instead of the model's own choice.
     pub n_guided: usize,
+    /// Time spent by index-guided decoding's checks (and token healing's choices), in
+    /// milliseconds: what the guide adds to `decode_ms`.
+    pub guide_ms: f64,
     pub prompt_ms: f64,
     pub decode_ms: f64,
     /// Mean natural-log probability of the generated tokens (0 when none).

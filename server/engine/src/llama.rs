@@ -34,10 +34,13 @@ use crate::{
 /// this bounds how long a cancelled request keeps the CPU: 64 tokens are ~0.3 s at the ~200 tok/s
 /// that SmolLM2 evaluates on 2 cores, while costing little throughput against larger batches.
 pub const PROMPT_CHUNK_TOKENS: usize = 64;
-/// Prompt tokens per `llama_decode` call for background work (warm-ups, prefetches). A keystroke
-/// that arrives meanwhile waits for the chunk in flight; 16 tokens keep that wait near 40 ms, at
-/// some cost in throughput that nobody waits for.
-pub const BACKGROUND_CHUNK_TOKENS: usize = 16;
+/// Prompt tokens per `llama_decode` call for background work (warm-ups, prefetches): the same as
+/// a request's. llama.cpp's CPU kernels sum in another order for another batch size, so a prompt
+/// warmed up in 16- or 32-token chunks held cache entries that differed in their last bits from a
+/// cold request's, and the next keystroke's greedy suggestion could differ from the one its own
+/// prompt gives from scratch (`let result` against `let mut result`). A keystroke that arrives
+/// during a warm-up waits for the chunk in flight: up to ~0.3 s on 2 cores.
+pub const BACKGROUND_CHUNK_TOKENS: usize = PROMPT_CHUNK_TOKENS;
 /// Default number of guessed tokens checked per decode (see [`LlamaOptions::draft_tokens`]).
 pub const DRAFT_MAX_TOKENS: usize = 8;
 
@@ -398,6 +401,49 @@ impl Engine for LlamaEngine {
         })
     }
 
+    fn score_continuations(
+        &self,
+        request: &GenerateRequest,
+        continuations: &[&str],
+    ) -> Result<Vec<Vec<TokenScore>>, EngineError> {
+        let tokens = self.tokenize(request)?;
+        let n_ctx = self.info.n_ctx;
+        if tokens.is_empty() || tokens.len() + PROMPT_CHUNK_TOKENS >= n_ctx {
+            return Err(EngineError::PromptTooLong { n_prompt: tokens.len(), n_ctx });
+        }
+        let vocab = self.model.vocab();
+        // What fits one batch after the prompt; the rest of a longer continuation is not scored.
+        let continuations: Vec<Vec<LlamaToken>> = continuations
+            .iter()
+            .map(|text| {
+                let mut tokens = vocab.tokenize(text.as_bytes(), false, false);
+                tokens.truncate(PROMPT_CHUNK_TOKENS);
+                tokens
+            })
+            .collect();
+        let reuse = Reuse { prefix: self.options.kv_reuse, shift: false };
+        let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let logprobs = session.with_dependent_mut(|_, warm| {
+            score_continuations_in(warm, &tokens, request, reuse, &continuations)
+        })?;
+        // Each token's score ends where its bytes end.
+        Ok(continuations
+            .iter()
+            .zip(logprobs)
+            .map(|(tokens, logprobs)| {
+                let mut end = 0;
+                tokens
+                    .iter()
+                    .zip(logprobs)
+                    .map(|(token, logprob)| {
+                        end += vocab.token_to_piece(*token, false, None).len();
+                        TokenScore { end, logprob, tokens: 1 }
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
     fn uncached_tokens(&self, request: &GenerateRequest) -> Option<usize> {
         let tokens = self.tokenize(request).ok()?;
         if !self.options.kv_reuse {
@@ -470,6 +516,56 @@ fn score_in(warm: &mut Warm<'_>, tokens: &[LlamaToken]) -> Result<(f64, usize), 
     Ok((nll, n_scored))
 }
 
+/// Evaluates the prompt `tokens` into the sequence of `request.cache_key` (keeping what its cache
+/// already holds), then scores each continuation after it: its first token under the prompt's
+/// last logits, the others in one batch, whose cells are dropped again.
+fn score_continuations_in(
+    warm: &mut Warm<'_>,
+    tokens: &[LlamaToken],
+    request: &GenerateRequest,
+    reuse: Reuse,
+    continuations: &[Vec<LlamaToken>],
+) -> Result<Vec<Vec<f32>>, EngineError> {
+    let seq = warm.acquire(request.cache_key);
+    let n_keep = keep_cached(warm, seq, tokens, reuse);
+    let mut position = n_keep;
+    let mut last_row = 0;
+    for chunk in tokens[n_keep..].chunks(PROMPT_CHUNK_TOKENS) {
+        warm.batch.clear();
+        for (offset, token) in chunk.iter().enumerate() {
+            let is_last = position + offset + 1 == tokens.len();
+            add(&mut warm.batch, *token, position + offset, seq, is_last)?;
+        }
+        decode(warm, seq)?;
+        warm.sequences[seq].cached.extend_from_slice(chunk);
+        position += chunk.len();
+        last_row = chunk.len() as i32 - 1;
+    }
+    let prompt_logits = warm.context.get_logits_ith(last_row).to_vec();
+    let mut scores = Vec::with_capacity(continuations.len());
+    for continuation in continuations {
+        let Some(&first) = continuation.first() else {
+            scores.push(Vec::new());
+            continue;
+        };
+        let mut logprobs = vec![log_probability(&prompt_logits, first) as f32];
+        if continuation.len() > 1 {
+            warm.batch.clear();
+            for (offset, token) in continuation[..continuation.len() - 1].iter().enumerate() {
+                add(&mut warm.batch, *token, position + offset, seq, true)?;
+            }
+            decode(warm, seq)?;
+            for (row, next) in continuation[1..].iter().enumerate() {
+                logprobs.push(log_probability(warm.context.get_logits_ith(row as i32), *next) as f32);
+            }
+            // The cache keeps the prompt only.
+            let _ = warm.context.clear_kv_cache_seq(Some(seq as u32), Some(position as u32), None);
+        }
+        scores.push(logprobs);
+    }
+    Ok(scores)
+}
+
 /// Natural-log probability of `token` under `logits` (log-softmax, computed stably).
 fn log_probability(logits: &[f32], token: LlamaToken) -> f64 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
@@ -538,6 +634,7 @@ fn generate_in(
     let mut n_generated = 0usize;
     let mut n_draft_accepted = 0usize;
     let mut n_guided = 0usize;
+    let mut guide_ms = 0.0f64;
     let mut over_budget = false;
     // Which row of the last batch's logits predicts the next token.
     let mut logits_row = warm.batch.n_tokens() - 1;
@@ -554,6 +651,7 @@ fn generate_in(
             Some((token, logprob)) => (token, logprob, true),
             None => {
                 let logits = warm.context.get_logits_ith(logits_row);
+                let guide_started = guide.is_some().then(Instant::now);
                 let known = |piece: &[u8]| match (guide, &guide_state) {
                     (Some((guide, _)), Some(state)) => state.unknown_name(guide, piece).is_none(),
                     _ => true,
@@ -575,6 +673,9 @@ fn generate_in(
                     }
                     None => sample(logits, &request.sampling, &mut rng),
                 };
+                if let Some(started) = guide_started {
+                    guide_ms += started.elapsed().as_secs_f64() * 1e3;
+                }
                 (token, logprob, false)
             }
         };
@@ -583,7 +684,9 @@ fn generate_in(
             to_spell = &to_spell[spelled..];
         }
         if let (Some((guide, pieces)), Some(state)) = (guide, guide_state.as_mut()) {
+            let started = Instant::now();
             state.push(guide, &pieces[token.0 as usize]);
+            guide_ms += started.elapsed().as_secs_f64() * 1e3;
         }
         if vocab.is_eog(token) {
             stop_reason = Some(StopReason::EndOfGeneration);
@@ -659,7 +762,11 @@ fn generate_in(
         for guess in &draft {
             let logits = warm.context.get_logits_ith(row);
             let model_choice = greedy(logits);
+            let guide_started = guide.is_some().then(Instant::now);
             let (predicted, logprob) = guided(logits, guide, guess_state.as_ref(), model_choice);
+            if let Some(started) = guide_started {
+                guide_ms += started.elapsed().as_secs_f64() * 1e3;
+            }
             if predicted != *guess {
                 break;
             }
@@ -690,6 +797,7 @@ fn generate_in(
         n_generated,
         n_draft_accepted,
         n_guided,
+        guide_ms,
         prompt_ms,
         decode_ms,
         mean_logprob: if n_generated == 0 { 0.0 } else { logprob_sum / n_generated as f32 },

@@ -118,6 +118,7 @@ impl Engine for ScriptedEngine {
             n_generated,
             n_draft_accepted: 0,
             n_guided: 0,
+            guide_ms: 0.0,
             prompt_ms: 0.0,
             decode_ms: 0.0,
             mean_logprob: self.logprob,

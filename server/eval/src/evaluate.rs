@@ -300,6 +300,30 @@ mod tests {
         tally.add(&task("c"), outcome("", true, false, None, None));
         tally.add(&task("d"), outcome("", false, false, None, None));
         tally.add(&task("e"), outcome("(", true, false, None, None));
+        // Made-up names count over shown completions a language could tell about.
+        tally.add(
+            &task("f"),
+            Ok(Outcome { made_up: Some(true), ..outcome("x", true, false, None, None).unwrap() }),
+        );
+        tally.add(
+            &task("g"),
+            Ok(Outcome { made_up: Some(false), ..outcome("y", true, false, None, None).unwrap() }),
+        );
+        tally.add(
+            &task("h"),
+            Ok(Outcome { made_up: Some(true), ..outcome("", true, false, None, None).unwrap() }),
+        );
+        let made_up = tally.n_made_up as f64 / tally.n_names_checked as f64;
+        assert_eq!(made_up, 0.5, "f of f and g; h showed nothing");
+        let tally = {
+            let mut again = Tally::new("full");
+            again.add(&task("a"), outcome("1;", true, false, Some(false), Some(false)));
+            again.add(&task("b"), outcome("1", true, true, Some(true), Some(false)));
+            again.add(&task("c"), outcome("", true, false, None, None));
+            again.add(&task("d"), outcome("", false, false, None, None));
+            again.add(&task("e"), outcome("(", true, false, None, None));
+            again
+        };
         let report = tally.report();
         assert_eq!((report.cut, report.suppressed), (0.25, 0.25), "of the 4 where the model had text");
         assert_eq!(report.n_checked, 2, "shown, in a document with a grammar");

@@ -148,11 +148,11 @@ fn the_report_shows_modes_side_by_side_with_ratios_against_the_first() {
         full                  3     100.0%     100.0%      1.000      900.0        240        240          0
         broken                3       0.0%       0.0%      0.000        0.0          0          0          3
 
-        filters             cut suppressed    checked    +errors +err (blk)   ES shown
-        none               0.0%       0.0%          0       0.0%       0.0%      1.000
-        file               0.0%       0.0%          0       0.0%       0.0%      0.796
-        full               0.0%       0.0%          0       0.0%       0.0%      1.000
-        broken             0.0%       0.0%          0       0.0%       0.0%      0.000
+        filters             cut suppressed    checked    +errors +err (blk)   ES shown    made-up
+        none               0.0%       0.0%          0       0.0%       0.0%      1.000       0.0%
+        file               0.0%       0.0%          0       0.0%       0.0%      0.796       0.0%
+        full               0.0%       0.0%          0       0.0%       0.0%      1.000       0.0%
+        broken             0.0%       0.0%          0       0.0%       0.0%      0.000       0.0%
 
         EM by kind     line (1)    mid (1)  multi (1)
         none             100.0%       0.0%       0.0%

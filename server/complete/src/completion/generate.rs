@@ -3,6 +3,7 @@
 use wisp_context::Snippet;
 use wisp_engine::{CancelFlag, Engine, EngineError, GenerateRequest, Generation, Prompt};
 
+use super::candidates::{self, pattern_continuation, Candidate};
 use super::{
     after_typed_blank, build_prompt, confidence, healed, skip_blank_lines, without_repeated_indentation,
     Confidence, Gathered, Healing,
@@ -32,6 +33,11 @@ pub struct Suggestion {
     /// The prompt was a short window because the full one was not in the engine's cache (see
     /// [`FIRST_ANSWER_MIN_UNCACHED_TOKENS`]): the caller should warm the full prompt up.
     pub first_answer: bool,
+    /// Which candidate the first line came from when there was another than the model's (see
+    /// [`super::candidates`]).
+    pub candidate: Option<Candidate>,
+    /// The pattern's line that was scored (the prompt's continuation: typed word first).
+    pub pattern: Option<String>,
 }
 
 /// Builds the prompt and runs the engine. Blocking: call it on the inference worker.
@@ -47,7 +53,7 @@ pub fn suggest(
     // Token healing: the prompt ends before the spaces typed after code, or before the partly
     // typed word, on the cursor's line; the model writes them again (the word under constraint),
     // and they are taken off the suggestion.
-    let (prompt_source, healing) = healed(gathered);
+    let (prompt_source, healing) = healed(gathered, settings.token_healing);
     let Healing { blank, word } = healing;
     let built = build_prompt(engine, &prompt_source, settings);
     let build_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -87,6 +93,7 @@ pub fn suggest(
     let uncached = settings.fast_first_answer.then(|| engine.uncached_tokens(&request)).flatten();
     let first_answer = !background && uncached.is_some_and(|n| n > FIRST_ANSWER_MIN_UNCACHED_TOKENS);
     let mut snippets = built.snippets;
+    let mut window = &prompt_source.prefix[built.prefix_window_start..];
     if first_answer {
         let short = Gathered { snippets: Vec::new(), anchor: None, ..prompt_source.as_ref().clone() };
         let short_settings =
@@ -95,10 +102,11 @@ pub fn suggest(
         request.prompt = built.prompt;
         request.cache_key = first_answer_key(gathered.document_key);
         snippets = built.snippets;
+        window = &prompt_source.prefix[prompt_source.prefix.len().min(built.prefix_window_start)..];
     }
     let mut unhealed = String::new();
     let mut forwarded = 0;
-    let generation = engine.generate(&request, &mut |piece| {
+    let mut generation = engine.generate(&request, &mut |piece| {
         // Pass on the text after the typed spaces once the leading spaces have ended (what is
         // taken off depends only on them).
         unhealed.push_str(&piece.text);
@@ -122,6 +130,22 @@ pub fn suggest(
         generation.decode_ms,
         generation.stop_reason,
     );
+    // Candidates: the continuation of a matching line above, when the model likes it better.
+    let mut candidate = None;
+    let mut pattern_line = None;
+    if settings.candidates && generation.stop_reason != wisp_engine::StopReason::Cancelled {
+        let line_before = &gathered.prefix[gathered.prefix.rfind('\n').map_or(0, |at| at + 1)..];
+        // The window without the cursor's own line.
+        let above = &window[..window.rfind('\n').map_or(0, |at| at + 1)];
+        let mut sources: Vec<&str> = snippets.iter().map(|snippet| snippet.text.as_str()).collect();
+        sources.push(above);
+        if let Some(rest) = pattern_continuation(line_before, &sources) {
+            let pattern = format!("{blank}{word}{rest}");
+            let typed = blank.len() + word.len();
+            candidate = Some(candidates::choose(engine, &request, &mut generation, &pattern, typed)?);
+            pattern_line = Some(pattern);
+        }
+    }
     let (unfiltered, filtered, confidence) = finish(&generation, gathered, healing, settings);
     Ok(Suggestion {
         text: filtered.text,
@@ -133,6 +157,8 @@ pub fn suggest(
         window_start,
         snippets,
         first_answer,
+        candidate,
+        pattern: pattern_line,
     })
 }
 
@@ -227,7 +253,7 @@ pub fn warm_up(
     cancel: CancelFlag,
 ) -> Result<Generation, EngineError> {
     // The prompt a request at this cursor will have: healed the same way.
-    let built = build_prompt(engine, &healed(gathered).0, settings);
+    let built = build_prompt(engine, &healed(gathered, settings.token_healing).0, settings);
     let request = GenerateRequest {
         prompt: built.prompt,
         max_tokens: 0,

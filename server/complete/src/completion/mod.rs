@@ -2,6 +2,7 @@
 //! [`prompt`], [`generate`], [`postprocess`]. Nothing here knows LSP; the language server and the
 //! `complete` command both call it.
 
+mod candidates;
 mod confidence;
 mod gather;
 mod generate;
@@ -9,6 +10,7 @@ mod names;
 mod postprocess;
 mod prompt;
 
+pub use candidates::*;
 pub use confidence::*;
 pub use gather::*;
 pub use generate::*;
@@ -119,7 +121,7 @@ mod tests {
         let long = format!("    let x = {}", "a".repeat(40));
         assert_eq!(typed_word(&long), "", "a run longer than a token is a whole name");
         let gathered = gather_at("fn main() {\n    let total = counts.va$0\n}");
-        let (source, healing) = healed(&gathered);
+        let (source, healing) = healed(&gathered, true);
         assert_eq!(healing, Healing { blank: "", word: "va" });
         assert!(source.prefix.ends_with("counts."), "{:?}", source.prefix);
         assert_eq!(skip_blank_lines("\n  \n    code\nmore"), "    code\nmore");

@@ -46,10 +46,11 @@ pub struct Healing<'g> {
     pub word: &'g str,
 }
 
-/// What the prompt is built from, and what it leaves out of the cursor's line ([`Healing`]).
-pub fn healed(gathered: &Gathered) -> (std::borrow::Cow<'_, Gathered>, Healing<'_>) {
+/// What the prompt is built from, and what it leaves out of the cursor's line ([`Healing`]): the
+/// typed spaces, and the partly typed word when `heal_words` (`completion.token_healing`).
+pub fn healed(gathered: &Gathered, heal_words: bool) -> (std::borrow::Cow<'_, Gathered>, Healing<'_>) {
     let blank = trailing_blank(&gathered.prefix);
-    let word = if blank.is_empty() { typed_word(&gathered.prefix) } else { "" };
+    let word = if blank.is_empty() && heal_words { typed_word(&gathered.prefix) } else { "" };
     let left_out = blank.len() + word.len();
     if left_out == 0 {
         return (std::borrow::Cow::Borrowed(gathered), Healing { blank, word });

@@ -54,7 +54,7 @@ impl Server {
             .worker()
             .run(move || {
                 let engine = wisp_complete::service::ready_engine(&model_state)?;
-                let (source, healing) = completion::healed(&gathered);
+                let (source, healing) = completion::healed(&gathered, settings.token_healing);
                 let healing = healing.word.to_owned();
                 let built = completion::build_prompt(engine.as_ref(), &source, &settings);
                 let window_start = prefix_start + built.prefix_window_start;
