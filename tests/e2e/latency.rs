@@ -105,8 +105,10 @@ fn issue_3_a_keystroke_that_agrees_with_the_generation_in_flight_joins_it() {
     let line = text.lines().count() as u32 - 1;
     let uri = "file:///tmp/join.rs";
     // Joining is about the generation in flight, whatever the model's confidence in its text
-    // (`min_confidence` 0: the cold first request runs out of time after a line of 2 tokens).
-    let settings = json!({ "completion": { "prefetch": false, "min_confidence": 0.0 } });
+    // (`min_confidence` 0: the cold first request runs out of time after a line of 2 tokens),
+    // and about a slow cold prompt: no fast first answer from a short window.
+    let settings =
+        json!({ "completion": { "prefetch": false, "min_confidence": 0.0, "fast_first_answer": false } });
 
     // What the model suggests at the cursor, from a server of its own.
     let mut reference = Client::spawn(&[]);

@@ -106,7 +106,9 @@ fs.writeFileSync(source, FIXTURE);
 fs.writeFileSync(path.join(dirs.workspace, "Cargo.toml"), '[package]\nname = "shapes"\nversion = "0.1.0"\nedition = "2021"\n');
 
 // User settings: the real binary, recorded feedback, short suggestions, and nothing that pops up
-// or competes with the ghost text.
+// or competes with the ghost text. Every suggestion is shown whatever the model's confidence: the
+// cases test what the editor inserts, and a small model is unsure of some of the lines typed here
+// (`let d` → `ouble = 100;` at 0.21).
 fs.mkdirSync(path.join(dirs.userData, "User"), { recursive: true });
 fs.writeFileSync(
   path.join(dirs.userData, "User", "settings.json"),
@@ -115,6 +117,7 @@ fs.writeFileSync(
       "wisp.server.path": WISP,
       "wisp.telemetry.events": true,
       "wisp.completion.max_tokens": 24,
+      "wisp.completion.min_confidence": 0,
       "security.workspace.trust.enabled": false,
       "workbench.startupEditor": "none",
       "workbench.welcomePage.walkthroughs.openOnInstall": false,
