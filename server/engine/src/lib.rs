@@ -348,8 +348,8 @@ pub struct Generation {
     pub n_draft_accepted: usize,
     /// Tokens index-guided decoding chose instead of the model's own choice.
     pub n_guided: usize,
-    /// Time spent by index-guided decoding's checks (and token healing's choices), in
-    /// milliseconds: what the guide adds to `decode_ms`.
+    /// Time spent by index-guided decoding's checks and replacements, in milliseconds: what the
+    /// guide adds to `decode_ms`.
     pub guide_ms: f64,
     pub prompt_ms: f64,
     pub decode_ms: f64,

@@ -192,6 +192,8 @@ pub struct LlamaEngine {
     /// Every token's text, by token id (control tokens empty), for token healing; read from the
     /// vocabulary the first time a request needs it.
     pieces: std::sync::OnceLock<Vec<Vec<u8>>>,
+    /// Token ids by the first byte of their text, for token healing's search.
+    starts: std::sync::OnceLock<Vec<Vec<u32>>>,
 }
 
 impl LlamaEngine {
@@ -269,6 +271,7 @@ impl LlamaEngine {
             model,
             session: Mutex::new(session),
             pieces: std::sync::OnceLock::new(),
+            starts: std::sync::OnceLock::new(),
         })
     }
 
@@ -396,8 +399,21 @@ impl Engine for LlamaEngine {
         let pieces = (!request.healing.is_empty() || guided).then(|| {
             self.pieces.get_or_init(|| self.model.tokens(false).map(|(_, piece)| piece).collect()).as_slice()
         });
+        let starts = pieces.map(|pieces| {
+            self.starts
+                .get_or_init(|| {
+                    let mut starts = vec![Vec::new(); 256];
+                    for (token, piece) in pieces.iter().enumerate() {
+                        if let Some(&first) = piece.first() {
+                            starts[first as usize].push(token as u32);
+                        }
+                    }
+                    starts
+                })
+                .as_slice()
+        });
         session.with_dependent_mut(|model, warm| {
-            generate_in(model, warm, &tokens, request, reuse, draft_tokens, pieces, on_piece)
+            generate_in(model, warm, &tokens, request, reuse, draft_tokens, pieces.zip(starts), on_piece)
         })
     }
 
@@ -566,10 +582,17 @@ fn score_continuations_in(
     Ok(scores)
 }
 
-/// Natural-log probability of `token` under `logits` (log-softmax, computed stably).
+/// Natural-log probability of `token` under `logits` (log-softmax, computed stably; logits more
+/// than [`LOGIT_WINDOW`] below the best are left out of the sum).
 fn log_probability(logits: &[f32], token: LlamaToken) -> f64 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let sum: f64 = logits.iter().map(|&logit| (logit as f64 - max).exp()).sum();
+    let floor = max - LOGIT_WINDOW as f64;
+    let sum: f64 = logits
+        .iter()
+        .map(|&logit| logit as f64)
+        .filter(|&logit| logit > floor)
+        .map(|logit| (logit - max).exp())
+        .sum();
     let logit = logits.get(token.0 as usize).copied().unwrap_or(f32::NEG_INFINITY) as f64;
     logit - max - sum.ln()
 }
@@ -590,9 +613,10 @@ fn generate_in(
     request: &GenerateRequest,
     reuse: Reuse,
     draft_tokens: usize,
-    pieces: Option<&[Vec<u8>]>,
+    vocabulary: Option<(&[Vec<u8>], &[Vec<u32>])>,
     on_piece: &mut dyn FnMut(&Piece) -> ControlFlow<()>,
 ) -> Result<Generation, EngineError> {
+    let pieces = vocabulary.map(|(pieces, _)| pieces);
     let n_ctx = warm.context.n_ctx() as usize;
     let prompt_started = Instant::now();
     let seq = warm.acquire(request.cache_key);
@@ -651,31 +675,33 @@ fn generate_in(
             Some((token, logprob)) => (token, logprob, true),
             None => {
                 let logits = warm.context.get_logits_ith(logits_row);
-                let guide_started = guide.is_some().then(Instant::now);
                 let known = |piece: &[u8]| match (guide, &guide_state) {
                     (Some((guide, _)), Some(state)) => state.unknown_name(guide, piece).is_none(),
                     _ => true,
                 };
-                let (token, logprob) = match pieces.filter(|_| !to_spell.is_empty()) {
-                    Some(pieces) => match healing_choice(logits, pieces, to_spell, &known) {
-                        Some(choice) => choice,
-                        None => {
-                            // No token spells it (not in a byte-level vocabulary): give up.
-                            stop_reason = Some(StopReason::EndOfGeneration);
-                            break;
+                let (token, logprob) = match vocabulary.filter(|_| !to_spell.is_empty()) {
+                    Some((pieces, starts)) => {
+                        match healing_choice(logits, pieces, starts, to_spell, &known) {
+                            Some(choice) => choice,
+                            None => {
+                                // No token spells it (not in a byte-level vocabulary): give up.
+                                stop_reason = Some(StopReason::EndOfGeneration);
+                                break;
+                            }
                         }
-                    },
+                    }
                     None if request.sampling.is_greedy() => {
                         let model_choice = greedy(logits);
+                        let guide_started = Instant::now();
                         let choice = guided(logits, guide, guide_state.as_ref(), model_choice);
+                        if guide.is_some() {
+                            guide_ms += guide_started.elapsed().as_secs_f64() * 1e3;
+                        }
                         n_guided += usize::from(choice.0 != model_choice.0);
                         choice
                     }
                     None => sample(logits, &request.sampling, &mut rng),
                 };
-                if let Some(started) = guide_started {
-                    guide_ms += started.elapsed().as_secs_f64() * 1e3;
-                }
                 (token, logprob, false)
             }
         };
@@ -923,17 +949,18 @@ const LOGIT_WINDOW: f32 = 20.0;
 fn healing_choice(
     logits: &[f32],
     pieces: &[Vec<u8>],
+    starts: &[Vec<u32>],
     to_spell: &[u8],
     known: &dyn Fn(&[u8]) -> bool,
 ) -> Option<(LlamaToken, f32)> {
+    // Only tokens that start with the next byte can spell it (`starts`, by first byte).
+    let first = *to_spell.first()?;
     let best = |also: &dyn Fn(&[u8]) -> bool| {
-        logits
+        starts[first as usize]
             .iter()
-            .zip(pieces)
-            .enumerate()
-            .filter(|(_, (_, piece))| crate::spells(piece, to_spell) && also(piece))
-            .max_by(|(_, (a, _)), (_, (b, _))| a.total_cmp(b))
-            .map(|(index, _)| index)
+            .map(|&token| token as usize)
+            .filter(|&token| crate::spells(&pieces[token], to_spell) && also(&pieces[token]))
+            .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
     };
     let best = best(known).or_else(|| best(&|_| true))?;
     let token = LlamaToken(best as i32);
