@@ -86,7 +86,7 @@ fn large_file() -> String {
         text.push_str(&format!(
             "pub fn step_{index}(counts: &mut HashMap<String, usize>, key: &str) -> usize {{\n    let entry = counts.entry(key.to_string()).or_insert(0);\n    *entry += {index};\n    *entry\n}}\n\n"
         ));
-        text.push_str("\n");
+        text.push('\n');
     }
     text
 }

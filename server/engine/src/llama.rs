@@ -606,6 +606,11 @@ struct Reuse {
     shift: bool,
 }
 
+/// Every token's text by id, and token ids by the first byte of their text (token healing and
+/// index-guided decoding).
+type Vocabulary<'a> = (&'a [Vec<u8>], &'a [Vec<u32>]);
+
+#[allow(clippy::too_many_arguments)] // The parts of one generation, each from another owner.
 fn generate_in(
     model: &LlamaModel,
     warm: &mut Warm<'_>,
@@ -613,7 +618,7 @@ fn generate_in(
     request: &GenerateRequest,
     reuse: Reuse,
     draft_tokens: usize,
-    vocabulary: Option<(&[Vec<u8>], &[Vec<u32>])>,
+    vocabulary: Option<Vocabulary<'_>>,
     on_piece: &mut dyn FnMut(&Piece) -> ControlFlow<()>,
 ) -> Result<Generation, EngineError> {
     let pieces = vocabulary.map(|(pieces, _)| pieces);

@@ -182,8 +182,8 @@ pub fn name_use(before: &str, language: &Language) -> NameUse {
             Some(b'.') => NameUse::Used,
             Some(byte) if byte.is_ascii_digit() => {
                 // `1.` is a number unless the digit ends a name (`x1.`).
-                let start =
-                    code[..code.len() - 1].trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
+                let without_dot = code.strip_suffix('.').unwrap_or(code);
+                let start = without_dot.trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
                 if code[start.len()..].starts_with(|c: char| c.is_ascii_digit()) {
                     NameUse::Free
                 } else {
