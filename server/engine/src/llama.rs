@@ -532,6 +532,34 @@ fn score_in(warm: &mut Warm<'_>, tokens: &[LlamaToken]) -> Result<(f64, usize), 
     Ok((nll, n_scored))
 }
 
+/// Evaluates `tokens` from `from` on into sequence `seq`, `chunk_tokens` a batch, the last token
+/// with logits (its batch stays in `warm.batch`). Checks `cancel` between batches. Returns the
+/// position reached and whether it was cancelled.
+fn evaluate_prompt(
+    warm: &mut Warm<'_>,
+    seq: usize,
+    tokens: &[LlamaToken],
+    from: usize,
+    chunk_tokens: usize,
+    cancel: Option<&crate::CancelFlag>,
+) -> Result<(usize, bool), EngineError> {
+    let mut position = from;
+    for chunk in tokens[from..].chunks(chunk_tokens) {
+        if cancel.is_some_and(crate::CancelFlag::is_cancelled) {
+            return Ok((position, true));
+        }
+        warm.batch.clear();
+        for (offset, token) in chunk.iter().enumerate() {
+            let is_last = position + offset + 1 == tokens.len();
+            add(&mut warm.batch, *token, position + offset, seq, is_last)?;
+        }
+        decode(warm, seq)?;
+        warm.sequences[seq].cached.extend_from_slice(chunk);
+        position += chunk.len();
+    }
+    Ok((position, false))
+}
+
 /// Evaluates the prompt `tokens` into the sequence of `request.cache_key` (keeping what its cache
 /// already holds), then scores each continuation after it: its first token under the prompt's
 /// last logits, the others in one batch, whose cells are dropped again.
@@ -544,20 +572,8 @@ fn score_continuations_in(
 ) -> Result<Vec<Vec<f32>>, EngineError> {
     let seq = warm.acquire(request.cache_key);
     let n_keep = keep_cached(warm, seq, tokens, reuse);
-    let mut position = n_keep;
-    let mut last_row = 0;
-    for chunk in tokens[n_keep..].chunks(PROMPT_CHUNK_TOKENS) {
-        warm.batch.clear();
-        for (offset, token) in chunk.iter().enumerate() {
-            let is_last = position + offset + 1 == tokens.len();
-            add(&mut warm.batch, *token, position + offset, seq, is_last)?;
-        }
-        decode(warm, seq)?;
-        warm.sequences[seq].cached.extend_from_slice(chunk);
-        position += chunk.len();
-        last_row = chunk.len() as i32 - 1;
-    }
-    let prompt_logits = warm.context.get_logits_ith(last_row).to_vec();
+    let (position, _) = evaluate_prompt(warm, seq, tokens, n_keep, PROMPT_CHUNK_TOKENS, None)?;
+    let prompt_logits = warm.context.get_logits_ith(warm.batch.n_tokens() - 1).to_vec();
     let mut scores = Vec::with_capacity(continuations.len());
     for continuation in continuations {
         let Some(&first) = continuation.first() else {
@@ -627,23 +643,10 @@ fn generate_in(
     let seq = warm.acquire(request.cache_key);
     let n_keep = keep_cached(warm, seq, tokens, reuse);
 
-    let mut position = n_keep;
-    let mut stop_reason = None;
     let chunk_tokens = if request.background { BACKGROUND_CHUNK_TOKENS } else { PROMPT_CHUNK_TOKENS };
-    for chunk in tokens[n_keep..].chunks(chunk_tokens) {
-        if request.cancel.is_cancelled() {
-            stop_reason = Some(StopReason::Cancelled);
-            break;
-        }
-        warm.batch.clear();
-        for (offset, token) in chunk.iter().enumerate() {
-            let is_last = position + offset + 1 == tokens.len();
-            add(&mut warm.batch, *token, position + offset, seq, is_last)?;
-        }
-        decode(warm, seq)?;
-        warm.sequences[seq].cached.extend_from_slice(chunk);
-        position += chunk.len();
-    }
+    let (mut position, cancelled) =
+        evaluate_prompt(warm, seq, tokens, n_keep, chunk_tokens, Some(&request.cancel))?;
+    let mut stop_reason = cancelled.then_some(StopReason::Cancelled);
     let n_prompt_evaluated = position - n_keep;
     let prompt_ms = prompt_started.elapsed().as_secs_f64() * 1e3;
     if request.max_tokens == 0 && stop_reason.is_none() {

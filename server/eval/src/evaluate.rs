@@ -300,36 +300,44 @@ mod tests {
         tally.add(&task("c"), outcome("", true, false, None, None));
         tally.add(&task("d"), outcome("", false, false, None, None));
         tally.add(&task("e"), outcome("(", true, false, None, None));
-        // Made-up names count over shown completions a language could tell about.
-        tally.add(
-            &task("f"),
-            Ok(Outcome { made_up: Some(true), ..outcome("x", true, false, None, None).unwrap() }),
-        );
-        tally.add(
-            &task("g"),
-            Ok(Outcome { made_up: Some(false), ..outcome("y", true, false, None, None).unwrap() }),
-        );
-        tally.add(
-            &task("h"),
-            Ok(Outcome { made_up: Some(true), ..outcome("", true, false, None, None).unwrap() }),
-        );
-        let made_up = tally.n_made_up as f64 / tally.n_names_checked as f64;
-        assert_eq!(made_up, 0.5, "f of f and g; h showed nothing");
-        let tally = {
-            let mut again = Tally::new("full");
-            again.add(&task("a"), outcome("1;", true, false, Some(false), Some(false)));
-            again.add(&task("b"), outcome("1", true, true, Some(true), Some(false)));
-            again.add(&task("c"), outcome("", true, false, None, None));
-            again.add(&task("d"), outcome("", false, false, None, None));
-            again.add(&task("e"), outcome("(", true, false, None, None));
-            again
-        };
         let report = tally.report();
         assert_eq!((report.cut, report.suppressed), (0.25, 0.25), "of the 4 where the model had text");
         assert_eq!(report.n_checked, 2, "shown, in a document with a grammar");
         assert_eq!((report.adds_errors, report.adds_errors_finished), (0.5, 0.0));
         let shown = (1.0 + 0.5 + 0.0) / 3.0;
         assert!((report.shown_edit_similarity - shown).abs() < 1e-9, "over a, b and e only");
+    }
+
+    #[test]
+    fn made_up_names_count_over_the_completions_shown() {
+        let task = Task {
+            id: "t".into(),
+            path: "src/a.rs".into(),
+            text: "let x = 1;".into(),
+            offset: 8,
+            expected: "1;".into(),
+            kind: MaskKind::MidLine,
+        };
+        let outcome = |completion: &str, made_up: Option<bool>| {
+            Ok(Outcome {
+                completion: completion.into(),
+                context_tokens: 0,
+                latency: Duration::from_millis(1),
+                guard: Guarded::default(),
+                confidence: None,
+                made_up,
+            })
+        };
+        let mut tally = Tally::new("full");
+        tally.add(&task, outcome("x", Some(true)));
+        tally.add(&task, outcome("y", Some(false)));
+        tally.add(&task, outcome("", Some(true)));
+        tally.add(&task, outcome("z", None));
+        assert_eq!(
+            tally.report().made_up,
+            0.5,
+            "x of x and y: nothing was shown for the third, no language for z"
+        );
     }
 
     #[test]
