@@ -210,7 +210,17 @@ fn finish(
         tracing::debug!("filters {:?} cut {unfiltered:?} to {:?}", filtered.cut_by, filtered.text);
     }
     let shown = if filtered.text.is_empty() { unfiltered.len() } else { filtered.text.len() };
-    let confidence = confidence(&generation.token_scores, lead..lead + shown);
+    // The token that spelled the end of a typed word was forced (token healing): its probability
+    // is that of the word the user already typed, not of the suggestion. Scored from the token
+    // after it, when there is one.
+    let forced_end = generation
+        .token_scores
+        .iter()
+        .map(|score| score.end)
+        .find(|&end| !word.is_empty() && end >= word.len())
+        .filter(|&end| end > lead && end < lead + shown)
+        .unwrap_or(lead);
+    let confidence = confidence(&generation.token_scores, forced_end..lead + shown);
     if !filtered.text.is_empty()
         && confidence.is_some_and(|confidence| confidence.mean < settings.min_confidence)
     {
