@@ -158,6 +158,63 @@ mod tests {
         assert!((sure.confidence.unwrap().min - 0.9).abs() < 1e-4);
     }
 
+    /// An engine whose every generation is `text` with these per-piece log-probabilities.
+    struct Fixed {
+        info: wisp_engine::ModelInfo,
+        text: &'static str,
+        scores: Vec<(usize, f32)>,
+    }
+
+    impl Engine for Fixed {
+        fn model(&self) -> &wisp_engine::ModelInfo {
+            &self.info
+        }
+        fn count_tokens(&self, text: &str) -> usize {
+            text.len() / 4 + 1
+        }
+        fn generate(
+            &self,
+            _: &wisp_engine::GenerateRequest,
+            _: &mut dyn FnMut(&wisp_engine::Piece) -> std::ops::ControlFlow<()>,
+        ) -> Result<wisp_engine::Generation, wisp_engine::EngineError> {
+            let token_scores: Vec<wisp_engine::TokenScore> = self
+                .scores
+                .iter()
+                .map(|&(end, logprob)| wisp_engine::TokenScore { end, logprob, tokens: 1 })
+                .collect();
+            Ok(wisp_engine::Generation {
+                text: self.text.to_owned(),
+                stop_reason: wisp_engine::StopReason::StopRule,
+                n_prompt_tokens: 1,
+                n_prompt_evaluated: 1,
+                n_generated: token_scores.len(),
+                n_draft_accepted: 0,
+                n_guided: 0,
+                guide_ms: 0.0,
+                prompt_ms: 0.0,
+                decode_ms: 0.0,
+                mean_logprob: 0.0,
+                token_scores,
+            })
+        }
+    }
+
+    #[test]
+    fn the_token_forced_to_spell_a_typed_word_does_not_count_in_the_confidence() {
+        let gathered = gather_at("fn main() {\n    let total = counts.v$0\n}");
+        let engine = Fixed {
+            info: ScriptedEngine::new("").model().clone(),
+            // `values` spells the typed `v` (forced, unlikely), then `();` (likely).
+            text: "values();",
+            scores: vec![(6, 0.01f32.ln()), (9, 0.9f32.ln())],
+        };
+        let settings = CompletionConfig { min_confidence: 0.5, ..CompletionConfig::default() };
+        let suggestion =
+            suggest(&engine, &gathered, &settings, CancelFlag::new(), false, &mut |_| {}).unwrap();
+        assert_eq!(suggestion.text, "alues();");
+        assert!((suggestion.confidence.unwrap().mean - 0.9).abs() < 1e-4, "{:?}", suggestion.confidence);
+    }
+
     #[test]
     fn suggestion_passes_through_the_guard() {
         let engine: Arc<dyn Engine> = Arc::new(ScriptedEngine::new("bar)\nmore"));
