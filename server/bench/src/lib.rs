@@ -43,6 +43,8 @@ pub struct ReplayOptions {
     pub model_path: PathBuf,
     /// llama-server binary; `None` skips that comparison.
     pub llama_server: Option<PathBuf>,
+    /// Another `wisp` binary (an earlier build) replayed with its defaults; `None` skips it.
+    pub before: Option<PathBuf>,
     /// File extensions to replay, e.g. `["rs", "py", "ts", "js", "go"]`.
     pub extensions: Vec<String>,
 }
@@ -53,6 +55,8 @@ pub struct ReplayReport {
     pub wisp: RunStats,
     pub wisp_no_reuse: RunStats,
     pub llama_server: Option<RunStats>,
+    /// The earlier build given by [`ReplayOptions::before`].
+    pub before: Option<RunStats>,
     /// Caveats of this run (unavailable figures, measurement asymmetries).
     pub notes: Vec<String>,
 }
@@ -104,6 +108,20 @@ pub fn run(options: &ReplayOptions, out: &mut dyn std::io::Write) -> anyhow::Res
     let work_dir = process::WorkDir::create("replay")?;
     writeln!(out, "logs in {}", work_dir.path().display())?;
     let mut notes = Vec::new();
+    let before = match &options.before {
+        Some(binary) => {
+            writeln!(out, "running wisp before ({})…", binary.display())?;
+            Some(wisp_run::replay(
+                &options,
+                &repo,
+                &sessions,
+                wisp_run::WispMode::Before,
+                work_dir.path(),
+                &mut notes,
+            )?)
+        }
+        None => None,
+    };
     writeln!(out, "running wisp…")?;
     let wisp = wisp_run::replay(
         &options,
@@ -130,7 +148,7 @@ pub fn run(options: &ReplayOptions, out: &mut dyn std::io::Write) -> anyhow::Res
         None => None,
     };
     writeln!(out)?;
-    let report = ReplayReport { wisp, wisp_no_reuse, llama_server, notes };
+    let report = ReplayReport { wisp, wisp_no_reuse, llama_server, before, notes };
     report::print(&report, out)?;
     Ok(report)
 }

@@ -1,5 +1,5 @@
 //! The printed table: absolute figures per run, then ratios against the baselines measured in the
-//! same run (Wisp / llama-server, Wisp / Wisp without reuse).
+//! same run (Wisp / llama-server, Wisp / an earlier build, Wisp / Wisp without reuse).
 
 use std::io::Write;
 
@@ -81,6 +81,7 @@ const UNAVAILABLE: &str = "—";
 pub fn print(report: &ReplayReport, out: &mut dyn Write) -> std::io::Result<()> {
     let mut runs = vec![&report.wisp, &report.wisp_no_reuse];
     runs.extend(report.llama_server.as_ref());
+    runs.extend(report.before.as_ref());
     let figures = figures();
 
     write!(out, "{:NAME_WIDTH$}", "")?;
@@ -101,6 +102,9 @@ pub fn print(report: &ReplayReport, out: &mut dyn Write) -> std::io::Result<()> 
     let mut baselines: Vec<(String, &RunStats)> = Vec::new();
     if let Some(llama) = &report.llama_server {
         baselines.push((format!("{} / {}", report.wisp.label, llama.label), llama));
+    }
+    if let Some(before) = &report.before {
+        baselines.push((format!("{} / {}", report.wisp.label, before.label), before));
     }
     baselines
         .push((format!("{} / {}", report.wisp.label, report.wisp_no_reuse.label), &report.wisp_no_reuse));

@@ -37,6 +37,8 @@ pub enum WispMode {
     Default,
     /// `model.kv_reuse = false` and `completion.cache = false`: every request starts from scratch.
     NoReuse,
+    /// [`ReplayOptions::before`], an earlier build, with its defaults.
+    Before,
 }
 
 /// `initializationOptions` for a run.
@@ -194,10 +196,16 @@ pub fn replay(
     let (label, slug) = match mode {
         WispMode::Default => ("wisp", "wisp"),
         WispMode::NoReuse => ("wisp without reuse", "wisp-no-reuse"),
+        WispMode::Before => ("wisp before", "wisp-before"),
+    };
+    let binary = match (mode, &options.before) {
+        (WispMode::Before, Some(before)) => before,
+        (WispMode::Before, None) => bail!("no earlier wisp binary to replay (ReplayOptions::before)"),
+        _ => &options.wisp_binary,
     };
     let log_path = work_dir.join(format!("{slug}.log"));
     let mut started = start(
-        &options.wisp_binary,
+        binary,
         repo,
         initialization_options(options, mode, true)?,
         label,
@@ -211,7 +219,7 @@ pub fn replay(
             started.error_messages.join("; ")
         ));
         started = start(
-            &options.wisp_binary,
+            binary,
             repo,
             initialization_options(options, mode, false)?,
             label,
@@ -328,6 +336,7 @@ mod tests {
             threads: 2,
             model_path: "/m.gguf".into(),
             llama_server: None,
+            before: None,
             extensions: vec![],
         };
         assert_eq!(

@@ -187,6 +187,9 @@ enum BenchCommand {
         /// A llama-server binary (scripts/build-llama-cpp-tools builds one) to compare against.
         #[arg(long)]
         llama_server: Option<PathBuf>,
+        /// An earlier wisp binary (another build) to replay with its defaults and compare against.
+        #[arg(long)]
+        before: Option<PathBuf>,
         /// File extensions to replay.
         #[arg(long, value_delimiter = ',', default_value = "rs,py,ts,js,go")]
         extensions: Vec<String>,
@@ -411,7 +414,7 @@ fn init_logging(serving: bool) {
 
 fn bench_command(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
-        BenchCommand::Replay { repo, model, keystrokes, seed, threads, llama_server, extensions } => {
+        BenchCommand::Replay { repo, model, keystrokes, seed, threads, llama_server, before, extensions } => {
             let model_config = complete::model_config_for(model.as_deref(), threads);
             let choice = wisp_complete::models::choose(&model_config).map_err(anyhow::Error::msg)?;
             let options = wisp_bench::ReplayOptions {
@@ -422,6 +425,7 @@ fn bench_command(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 threads: model_config.llama_options().threads,
                 model_path: choice.path,
                 llama_server,
+                before,
                 extensions,
             };
             wisp_bench::run(&options, &mut std::io::stdout().lock())?;
