@@ -12,6 +12,7 @@ pub mod fim;
 pub mod guide;
 mod llama;
 pub mod registry;
+pub mod remote;
 mod scripted;
 mod stop;
 
@@ -25,6 +26,7 @@ pub use llama::{
     LlamaEngine, LlamaOptions, BACKGROUND_CHUNK_TOKENS, DRAFT_MAX_TOKENS, N_SEQUENCES, PROMPT_CHUNK_TOKENS,
     REUSE_MIN_TOKENS,
 };
+pub use remote::{RemoteApi, RemoteEngine, RemoteOptions};
 pub use scripted::ScriptedEngine;
 pub use stop::{indentation, StopRule, Stopper};
 
@@ -399,4 +401,11 @@ pub enum EngineError {
     Decode(String),
     #[error("llama.cpp backend: {0}")]
     Backend(String),
+    /// A remote backend failed (unreachable, an HTTP error, a garbled answer, the circuit open);
+    /// the message says what to check.
+    #[error("{why}")]
+    Remote { why: String },
+    /// The `backend` settings cannot work (a bad URL, plain HTTP to another host, a CA file).
+    #[error("backend settings: {why}")]
+    RemoteConfig { why: String },
 }

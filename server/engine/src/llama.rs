@@ -240,15 +240,7 @@ impl LlamaEngine {
             })
         })?;
 
-        let vocab = model.vocab();
-        let (pre, suf, mid) = (vocab.fim_pre(), vocab.fim_suf(), vocab.fim_mid());
-        let metadata = (pre.0 >= 0 && suf.0 >= 0 && mid.0 >= 0).then_some(FimTokens {
-            prefix: pre.0 as u32,
-            suffix: suf.0 as u32,
-            middle: mid.0 as u32,
-        });
-        let metadata_separator = (vocab.fim_sep().0 >= 0).then_some(vocab.fim_sep().0 as u32);
-        let support = crate::fim::resolve(metadata, metadata_separator, &VocabularyView(&vocab));
+        let support = fim_support(&model);
         let fim = support.map(|support| support.tokens);
         let file_separator = support.and_then(|support| support.file_separator);
         let fim_suffix_first = support.is_some_and(|support| support.suffix_first);
@@ -281,35 +273,111 @@ impl LlamaEngine {
     }
 
     fn tokenize(&self, request: &GenerateRequest) -> Result<Vec<LlamaToken>, EngineError> {
-        let vocab = self.model.vocab();
-        let mut tokens = Vec::new();
-        if vocab.should_add_bos() {
-            tokens.push(vocab.bos());
-        }
-        for part in &request.prompt.parts {
-            match part {
-                PromptPart::Text(text) => {
-                    tokens.extend(vocab.tokenize(text.as_bytes(), false, false));
-                }
-                PromptPart::Template(text) => {
-                    tokens.extend(vocab.tokenize(text.as_bytes(), false, true));
-                }
-                PromptPart::Special(special) => {
-                    let fim = self.info.fim.ok_or(EngineError::MissingSpecialToken { token: *special })?;
-                    let id = match special {
-                        SpecialToken::FimPrefix => fim.prefix,
-                        SpecialToken::FimSuffix => fim.suffix,
-                        SpecialToken::FimMiddle => fim.middle,
-                        SpecialToken::FileSeparator => self
-                            .info
-                            .file_separator
-                            .ok_or(EngineError::MissingSpecialToken { token: *special })?,
-                    };
-                    tokens.push(LlamaToken(id as i32));
-                }
+        tokenize_prompt(&self.model, self.info.fim, self.info.file_separator, &request.prompt)
+    }
+}
+
+/// The model's fill-in-the-middle support: from its metadata, or the known families' templates.
+fn fim_support(model: &LlamaModel) -> Option<crate::fim::FimSupport> {
+    let vocab = model.vocab();
+    let (pre, suf, mid) = (vocab.fim_pre(), vocab.fim_suf(), vocab.fim_mid());
+    let metadata = (pre.0 >= 0 && suf.0 >= 0 && mid.0 >= 0).then_some(FimTokens {
+        prefix: pre.0 as u32,
+        suffix: suf.0 as u32,
+        middle: mid.0 as u32,
+    });
+    let metadata_separator = (vocab.fim_sep().0 >= 0).then_some(vocab.fim_sep().0 as u32);
+    crate::fim::resolve(metadata, metadata_separator, &VocabularyView(&vocab))
+}
+
+/// `prompt` in the model's tokens: text as plain text, template text with its special tokens,
+/// special parts as their ids.
+fn tokenize_prompt(
+    model: &LlamaModel,
+    fim: Option<FimTokens>,
+    file_separator: Option<u32>,
+    prompt: &Prompt,
+) -> Result<Vec<LlamaToken>, EngineError> {
+    let vocab = model.vocab();
+    let mut tokens = Vec::new();
+    if vocab.should_add_bos() {
+        tokens.push(vocab.bos());
+    }
+    for part in &prompt.parts {
+        match part {
+            PromptPart::Text(text) => {
+                tokens.extend(vocab.tokenize(text.as_bytes(), false, false));
+            }
+            PromptPart::Template(text) => {
+                tokens.extend(vocab.tokenize(text.as_bytes(), false, true));
+            }
+            PromptPart::Special(special) => {
+                let fim = fim.ok_or(EngineError::MissingSpecialToken { token: *special })?;
+                let id = match special {
+                    SpecialToken::FimPrefix => fim.prefix,
+                    SpecialToken::FimSuffix => fim.suffix,
+                    SpecialToken::FimMiddle => fim.middle,
+                    SpecialToken::FileSeparator => {
+                        file_separator.ok_or(EngineError::MissingSpecialToken { token: *special })?
+                    }
+                };
+                tokens.push(LlamaToken(id as i32));
             }
         }
-        Ok(tokens)
+    }
+    Ok(tokens)
+}
+
+/// The chat prompt of `messages` under the model's own template (see [`Engine::chat_prompt`]).
+fn chat_prompt_of(model: &LlamaModel, messages: &[ChatMessage]) -> Option<Prompt> {
+    let template = model.chat_template(None).ok()?;
+    let stand_ins: Vec<llama_cpp_2::model::LlamaChatMessage> = messages
+        .iter()
+        .enumerate()
+        .map(|(index, message)| {
+            llama_cpp_2::model::LlamaChatMessage::new(message.role.clone(), chat_placeholder(index)).ok()
+        })
+        .collect::<Option<_>>()?;
+    let rendered = model.apply_chat_template(&template, &stand_ins, true).ok()?;
+    chat_prompt_from_rendered(&rendered, messages)
+}
+
+/// A model's vocabulary without its weights (a GGUF loaded `vocab_only`): how a remote engine
+/// counts and spells prompts exactly as the served model will.
+pub(crate) struct VocabularyOnly {
+    model: LlamaModel,
+    pub(crate) fim: Option<FimTokens>,
+    pub(crate) file_separator: Option<u32>,
+    pub(crate) fim_suffix_first: bool,
+}
+
+impl VocabularyOnly {
+    pub(crate) fn load(path: &Path) -> Result<VocabularyOnly, EngineError> {
+        let id = crate::registry::id_from_path(path);
+        check_gguf(path, &id)?;
+        let params = LlamaModelParams::default().with_vocab_only(true);
+        let model = LlamaModel::load_from_file(backend()?, path, &params)
+            .map_err(|_| EngineError::LoadFailed { path: path.to_path_buf() })?;
+        let support = fim_support(&model);
+        Ok(VocabularyOnly {
+            fim: support.map(|support| support.tokens),
+            file_separator: support.and_then(|support| support.file_separator),
+            fim_suffix_first: support.is_some_and(|support| support.suffix_first),
+            model,
+        })
+    }
+
+    pub(crate) fn tokenize(&self, prompt: &Prompt) -> Result<Vec<u32>, EngineError> {
+        let tokens = tokenize_prompt(&self.model, self.fim, self.file_separator, prompt)?;
+        Ok(tokens.into_iter().map(|token| token.0 as u32).collect())
+    }
+
+    pub(crate) fn count(&self, text: &str) -> usize {
+        self.model.vocab().tokenize(text.as_bytes(), false, false).len()
+    }
+
+    pub(crate) fn chat_prompt(&self, messages: &[ChatMessage]) -> Option<Prompt> {
+        chat_prompt_of(&self.model, messages)
     }
 }
 
@@ -363,16 +431,7 @@ impl Engine for LlamaEngine {
     }
 
     fn chat_prompt(&self, messages: &[ChatMessage]) -> Option<Prompt> {
-        let template = self.model.chat_template(None).ok()?;
-        let stand_ins: Vec<llama_cpp_2::model::LlamaChatMessage> = messages
-            .iter()
-            .enumerate()
-            .map(|(index, message)| {
-                llama_cpp_2::model::LlamaChatMessage::new(message.role.clone(), chat_placeholder(index)).ok()
-            })
-            .collect::<Option<_>>()?;
-        let rendered = self.model.apply_chat_template(&template, &stand_ins, true).ok()?;
-        chat_prompt_from_rendered(&rendered, messages)
+        chat_prompt_of(&self.model, messages)
     }
 
     fn count_tokens(&self, text: &str) -> usize {

@@ -1,0 +1,769 @@
+//! An engine on an inference service a team already runs: llama-server, vLLM, TGI, Ollama or
+//! anything else with an OpenAI-compatible `POST /v1/completions`, or llama-server's own
+//! `POST /completion` (which keeps a prompt cache per slot).
+//!
+//! What leaves the machine is redacted first (the caller's redaction rules). Requests stream, so a
+//! stop rule or a cancelled request closes the connection and the server stops generating. Failed
+//! requests are retried with jittered backoff while nothing has been shown yet; after
+//! [`RemoteOptions::breaker_failures`] failures in a row the circuit opens and requests fail at
+//! once, saying when the next try is, until one succeeds. At most
+//! [`RemoteOptions::max_concurrent`] requests are in flight.
+//!
+//! Prompts are token ids when Wisp has the served model's vocabulary (a GGUF file of the same
+//! model, [`RemoteOptions::vocabulary`]): counts are exact, fill-in-the-middle tokens are ids and
+//! code cannot spell a control token. Without it prompts are plain text, budgets are counted by the
+//! server's `/tokenize` (cached), or estimated when it has none, and the model gets plain prompts.
+
+mod http;
+mod wire;
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+pub use http::{Endpoint, HttpError, Scheme};
+pub use wire::RemoteApi;
+use wire::{Event, WirePrompt};
+
+use crate::{
+    CancelFlag, ChatMessage, Engine, EngineError, GenerateRequest, Generation, ModelInfo, Piece, Prompt,
+    PromptPart, StopReason, Stopper, TokenScore,
+};
+
+/// Rewrites text before it leaves the machine (secrets and personal data redacted).
+pub type Redactor = Arc<dyn Fn(&str) -> String + Send + Sync>;
+
+/// How to reach the service and how patient to be with it.
+#[derive(Clone)]
+pub struct RemoteOptions {
+    /// `http(s)://host:port[/base]`.
+    pub url: String,
+    /// The API; None asks the server (`GET /props` answers only on llama-server).
+    pub api: Option<RemoteApi>,
+    /// The model name the server expects in requests (`"model"`); None sends none.
+    pub model: Option<String>,
+    /// Bearer token; never logged.
+    pub token: Option<String>,
+    /// Plain HTTP to a host other than this machine (otherwise refused: prompts hold code).
+    pub allow_http: bool,
+    /// A PEM file of CA certificates trusted besides the web's (a team's own CA).
+    pub ca_file: Option<PathBuf>,
+    /// A GGUF file of the served model, for its vocabulary only (no weights are loaded).
+    pub vocabulary: Option<PathBuf>,
+    /// The served model's context window (tokens).
+    pub n_ctx: usize,
+    pub connect_timeout: Duration,
+    /// Longest silence from the server before a request fails.
+    pub stall_timeout: Duration,
+    /// Tries after the first for a request that failed before anything was shown.
+    pub retries: u32,
+    pub max_concurrent: usize,
+    /// Failures in a row that open the circuit.
+    pub breaker_failures: u32,
+    /// How long the circuit stays open first (doubling while it keeps failing, up to a minute).
+    pub breaker_cooldown: Duration,
+}
+
+impl std::fmt::Debug for RemoteOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteOptions")
+            .field("url", &self.url)
+            .field("api", &self.api)
+            .field("model", &self.model)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("allow_http", &self.allow_http)
+            .field("vocabulary", &self.vocabulary)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RemoteOptions {
+    pub fn new(url: impl Into<String>) -> RemoteOptions {
+        RemoteOptions {
+            url: url.into(),
+            api: None,
+            model: None,
+            token: None,
+            allow_http: false,
+            ca_file: None,
+            vocabulary: None,
+            n_ctx: 4096,
+            connect_timeout: Duration::from_secs(2),
+            stall_timeout: Duration::from_secs(10),
+            retries: 2,
+            max_concurrent: 4,
+            breaker_failures: 3,
+            breaker_cooldown: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Longest cooldown of an open circuit.
+const MAX_COOLDOWN: Duration = Duration::from_secs(60);
+/// First retry delay; doubles per try, with ±50% jitter.
+const RETRY_BASE: Duration = Duration::from_millis(100);
+/// Counts kept from `/tokenize` before the cache starts over.
+const TOKEN_CACHE_ENTRIES: usize = 50_000;
+/// Largest error body read.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// The state of the circuit breaker.
+#[derive(Debug, Default)]
+struct Breaker {
+    failures: u32,
+    /// Open until then.
+    open_until: Option<Instant>,
+    /// Cooldown of the next opening.
+    cooldown: Option<Duration>,
+}
+
+/// A counting semaphore that gives up when the request is cancelled.
+#[derive(Debug, Default)]
+struct Limit {
+    in_flight: Mutex<usize>,
+    freed: Condvar,
+}
+
+struct Permit<'a>(&'a Limit);
+
+impl Limit {
+    fn acquire(&self, max: usize, cancel: &CancelFlag) -> Option<Permit<'_>> {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        while *in_flight >= max.max(1) {
+            if cancel.is_cancelled() {
+                return None;
+            }
+            in_flight = self
+                .freed
+                .wait_timeout(in_flight, http::POLL)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+        *in_flight += 1;
+        Some(Permit(self))
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        *self.0.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) -= 1;
+        self.0.freed.notify_one();
+    }
+}
+
+/// An engine whose model runs on another server.
+pub struct RemoteEngine {
+    info: ModelInfo,
+    options: RemoteOptions,
+    endpoint: Endpoint,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    api: Mutex<Option<RemoteApi>>,
+    vocabulary: Option<crate::llama::VocabularyOnly>,
+    redact: Redactor,
+    breaker: Mutex<Breaker>,
+    limit: Limit,
+    token_counts: Mutex<HashMap<u64, usize>>,
+    /// Whether `/tokenize` answered (None: not asked yet).
+    server_tokenizes: Mutex<Option<bool>>,
+}
+
+impl std::fmt::Debug for RemoteEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteEngine").field("info", &self.info).field("options", &self.options).finish()
+    }
+}
+
+/// Why a request failed, and whether trying again may help.
+struct Failure {
+    error: EngineError,
+    /// The server's fault (unreachable, 5xx, garbage): counts toward the breaker, may be retried.
+    server: bool,
+    /// Pieces were already handed out: a retry would repeat them.
+    delivered: bool,
+}
+
+impl RemoteEngine {
+    /// Checks the options and prepares the connection; does not need the server to be up (the
+    /// first request finds out, and the status says so).
+    pub fn connect(options: RemoteOptions, redact: Redactor) -> Result<RemoteEngine, EngineError> {
+        let config = |why: String| EngineError::RemoteConfig { why };
+        let endpoint = Endpoint::parse(&options.url).map_err(config)?;
+        if endpoint.scheme == Scheme::Http && !endpoint.is_loopback() && !options.allow_http {
+            return Err(config(format!(
+                "{} is plain HTTP to another machine: prompts hold your code — use https://, or set \"backend.allow_http = true\" if the network is trusted",
+                endpoint.display()
+            )));
+        }
+        let tls = if endpoint.scheme == Scheme::Https {
+            let pem = match &options.ca_file {
+                Some(path) => Some(std::fs::read(path).map_err(|error| {
+                    config(format!("reading backend.ca_file {}: {error}", path.display()))
+                })?),
+                None => None,
+            };
+            Some(http::tls_config(pem.as_deref()).map_err(config)?)
+        } else {
+            None
+        };
+        let vocabulary = match &options.vocabulary {
+            Some(path) => Some(crate::llama::VocabularyOnly::load(path)?),
+            None => None,
+        };
+        let api_name = |api: Option<RemoteApi>| match api {
+            Some(RemoteApi::LlamaServer) => "llama-server",
+            Some(RemoteApi::Openai) => "OpenAI-compatible",
+            None => "remote",
+        };
+        let id = options.model.clone().unwrap_or_else(|| format!("remote model at {}", endpoint.display()));
+        let info = ModelInfo {
+            id,
+            path: PathBuf::from(endpoint.display()),
+            n_ctx: options.n_ctx,
+            fim: vocabulary.as_ref().and_then(|vocabulary| vocabulary.fim),
+            file_separator: vocabulary.as_ref().and_then(|vocabulary| vocabulary.file_separator),
+            fim_suffix_first: vocabulary.as_ref().is_some_and(|vocabulary| vocabulary.fim_suffix_first),
+            device: format!("{} backend at {}", api_name(options.api), endpoint.display()),
+        };
+        Ok(RemoteEngine {
+            info,
+            api: Mutex::new(options.api),
+            options,
+            endpoint,
+            tls,
+            vocabulary,
+            redact,
+            breaker: Mutex::default(),
+            limit: Limit::default(),
+            token_counts: Mutex::default(),
+            server_tokenizes: Mutex::new(None),
+        })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = vec![("Content-Type", "application/json".to_owned())];
+        if let Some(token) = &self.options.token {
+            headers.push(("Authorization", format!("Bearer {token}")));
+        }
+        headers
+    }
+
+    fn limits<'a>(&self, cancelled: &'a dyn Fn() -> bool) -> http::Limits<'a> {
+        http::Limits { connect: self.options.connect_timeout, stall: self.options.stall_timeout, cancelled }
+    }
+
+    /// The API, asking the server the first time: llama-server answers `GET /props`.
+    fn api(&self, cancel: &CancelFlag) -> Result<RemoteApi, Failure> {
+        if let Some(api) = *self.api.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) {
+            return Ok(api);
+        }
+        let cancelled = || cancel.is_cancelled();
+        let limits = self.limits(&cancelled);
+        let mut response = http::request(&self.endpoint, self.tls.as_ref(), "GET", "/props", &self.headers(), None, &limits)
+            .map_err(|error| self.transport_failure(error, false))?;
+        let api = if response.status == 200 { RemoteApi::LlamaServer } else { RemoteApi::Openai };
+        let _ = response.read_all(MAX_ERROR_BODY, &limits);
+        tracing::info!("backend {} speaks the {api:?} API", self.endpoint.display());
+        *self.api.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(api);
+        Ok(api)
+    }
+
+    fn transport_failure(&self, error: HttpError, delivered: bool) -> Failure {
+        let server = !matches!(error, HttpError::Cancelled);
+        let error = match error {
+            HttpError::Cancelled => EngineError::Remote { why: "cancelled".into() },
+            HttpError::Timeout(after) => EngineError::Remote {
+                why: format!(
+                    "the backend at {} sent nothing for {:.0} s — is it overloaded? (backend.stall_timeout_ms)",
+                    self.endpoint.display(),
+                    after.as_secs_f64()
+                ),
+            },
+            HttpError::Connect(what) => EngineError::Remote {
+                why: format!("cannot reach the backend at {what} — is it running? (backend.url)"),
+            },
+            HttpError::Tls { host, why } => EngineError::Remote {
+                why: format!("TLS with {host} failed: {why} — check the certificate, or backend.ca_file"),
+            },
+            other => EngineError::Remote { why: format!("the backend at {}: {other}", self.endpoint.display()) },
+        };
+        Failure { error, server, delivered }
+    }
+
+    fn status_failure(&self, status: u16, body: &str) -> Failure {
+        let message = wire::error_message(body);
+        let fix = match status {
+            401 | 403 => " — check backend.token (or the WISP_BACKEND_TOKEN environment variable)",
+            404 => " — check backend.url and backend.api (is this an OpenAI-compatible server?)",
+            400 | 422 => " — check backend.model and the model's context size (model.n_ctx)",
+            _ => "",
+        };
+        Failure {
+            error: EngineError::Remote {
+                why: format!("the backend at {} answered HTTP {status}: {message}{fix}", self.endpoint.display()),
+            },
+            server: status >= 500 || status == 429,
+            delivered: false,
+        }
+    }
+
+    /// The prompt as sent (redacted), with the typed part of a word put back at its end: the
+    /// server cannot constrain its first tokens, so it continues after the word.
+    fn wire_prompt(&self, prompt: &Prompt, healing: &str) -> Result<(WirePrompt, usize), EngineError> {
+        let mut parts: Vec<PromptPart> = prompt
+            .parts
+            .iter()
+            .map(|part| match part {
+                PromptPart::Text(text) => PromptPart::Text((self.redact)(text)),
+                other => other.clone(),
+            })
+            .collect();
+        if !healing.is_empty() {
+            match parts.last_mut() {
+                Some(PromptPart::Text(text)) => text.push_str(healing),
+                _ => parts.push(PromptPart::Text(healing.to_owned())),
+            }
+        }
+        let prompt = Prompt { parts };
+        match &self.vocabulary {
+            Some(vocabulary) => {
+                let tokens = vocabulary.tokenize(&prompt)?;
+                let n = tokens.len();
+                Ok((WirePrompt::Tokens(tokens), n))
+            }
+            None => {
+                let mut text = String::new();
+                for part in &prompt.parts {
+                    match part {
+                        PromptPart::Text(part) | PromptPart::Template(part) => text.push_str(part),
+                        PromptPart::Special(token) => {
+                            return Err(EngineError::MissingSpecialToken { token: *token });
+                        }
+                    }
+                }
+                let n = self.count_tokens(&text);
+                Ok((WirePrompt::Text(text), n))
+            }
+        }
+    }
+
+    fn stream(
+        &self,
+        api: RemoteApi,
+        request: &GenerateRequest,
+        prompt: &WirePrompt,
+        n_prompt: usize,
+        on_piece: &mut dyn FnMut(&Piece) -> ControlFlow<()>,
+    ) -> Result<Generation, Failure> {
+        let started = Instant::now();
+        let stop = wire::stop_strings(request.stop);
+        let sampling = request.sampling;
+        let body = wire::completion_body(
+            api,
+            self.options.model.as_deref(),
+            prompt,
+            request.max_tokens,
+            &stop,
+            if sampling.is_greedy() { 0.0 } else { sampling.temperature },
+            sampling.top_p,
+            sampling.seed,
+        );
+        let path = match api {
+            RemoteApi::Openai => "/v1/completions",
+            RemoteApi::LlamaServer => "/completion",
+        };
+        let cancelled = || request.cancel.is_cancelled();
+        let limits = self.limits(&cancelled);
+        let body = serde_json::to_vec(&body).expect("a JSON value serializes");
+        let mut response = http::request(&self.endpoint, self.tls.as_ref(), "POST", path, &self.headers(), Some(&body), &limits)
+            .map_err(|error| self.transport_failure(error, false))?;
+        if response.status != 200 {
+            let body = response.read_all(MAX_ERROR_BODY, &limits).unwrap_or_default();
+            return Err(self.status_failure(response.status, &String::from_utf8_lossy(&body)));
+        }
+        let prompt_ms = started.elapsed().as_secs_f64() * 1e3;
+        let mut output = Output {
+            stopper: Stopper::new(request.stop),
+            token_scores: Vec::new(),
+            emitted: 0,
+            n_generated: 0,
+            logprob_sum: 0.0,
+        };
+        let mut n_prompt_evaluated = None;
+        let mut stop_reason = None;
+        let mut over_budget = false;
+        let mut first = true;
+        if !request.healing.is_empty() {
+            // The typed part of the word, spelled first as the local engine's healing does.
+            stop_reason = output.push(request.healing.clone(), &[], 0, false, on_piece);
+        }
+        while stop_reason.is_none() {
+            let line = match response.read_line(&limits) {
+                Ok(Some(line)) => line,
+                Ok(None) if first => {
+                    return Err(Failure {
+                        error: EngineError::Remote {
+                            why: format!(
+                                "the backend at {} closed the answer without any event",
+                                self.endpoint.display()
+                            ),
+                        },
+                        server: true,
+                        delivered: false,
+                    });
+                }
+                Ok(None) => {
+                    stop_reason = Some(StopReason::EndOfGeneration);
+                    break;
+                }
+                Err(HttpError::Cancelled) => {
+                    stop_reason = Some(StopReason::Cancelled);
+                    break;
+                }
+                Err(error) => return Err(self.transport_failure(error, !first)),
+            };
+            let event = match wire::parse_event(api, &line) {
+                Ok(Some(event)) => event,
+                Ok(None) => continue,
+                Err(why) => {
+                    return Err(Failure {
+                        error: EngineError::Remote { why: format!("the backend at {}: {why}", self.endpoint.display()) },
+                        server: true,
+                        delivered: !first,
+                    })
+                }
+            };
+            first = false;
+            let Event { text, logprobs, done, prompt_evaluated, .. } = event;
+            n_prompt_evaluated = prompt_evaluated.or(n_prompt_evaluated);
+            if !text.is_empty() {
+                let tokens = logprobs.len().max(1) as u32;
+                stop_reason = output.push(text, &logprobs, tokens, over_budget, on_piece);
+            }
+            if stop_reason.is_some() {
+                break;
+            }
+            if done {
+                let max_tokens = output.n_generated >= request.max_tokens;
+                stop_reason = Some(if max_tokens { StopReason::MaxTokens } else { StopReason::EndOfGeneration });
+                break;
+            }
+            if !over_budget && request.time_budget.is_some_and(|budget| started.elapsed() > budget) {
+                over_budget = true;
+                output.stopper.stop_at_next_newline();
+            }
+            if request.cancel.is_cancelled() {
+                stop_reason = Some(StopReason::Cancelled);
+            }
+        }
+        drop(response);
+        let stop_reason = stop_reason.unwrap_or(StopReason::EndOfGeneration);
+        let Output { stopper, token_scores, n_generated, logprob_sum, .. } = output;
+        let text = if stop_reason == StopReason::Cancelled { String::new() } else { stopper.finish() };
+        Ok(Generation {
+            text,
+            stop_reason,
+            n_prompt_tokens: n_prompt,
+            n_prompt_evaluated: n_prompt_evaluated.unwrap_or(n_prompt),
+            n_generated,
+            n_draft_accepted: 0,
+            n_guided: 0,
+            guide_ms: 0.0,
+            prompt_ms,
+            decode_ms: started.elapsed().as_secs_f64() * 1e3 - prompt_ms,
+            mean_logprob: if n_generated == 0 { 0.0 } else { logprob_sum / n_generated as f32 },
+            token_scores,
+        })
+    }
+
+    /// Fails at once while the circuit is open.
+    fn check_breaker(&self) -> Result<(), EngineError> {
+        let breaker = self.breaker.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match breaker.open_until {
+            Some(until) if Instant::now() < until => Err(EngineError::Remote {
+                why: format!(
+                    "the backend at {} failed {} times in a row; trying it again in {:.0} s",
+                    self.endpoint.display(),
+                    breaker.failures,
+                    until.saturating_duration_since(Instant::now()).as_secs_f64().ceil()
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn record(&self, success: bool) {
+        let mut breaker = self.breaker.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if success {
+            if breaker.failures >= self.options.breaker_failures {
+                tracing::info!("backend {} answers again", self.endpoint.display());
+            }
+            *breaker = Breaker::default();
+            return;
+        }
+        breaker.failures += 1;
+        if breaker.failures >= self.options.breaker_failures {
+            let cooldown = breaker.cooldown.unwrap_or(self.options.breaker_cooldown);
+            breaker.open_until = Some(Instant::now() + cooldown);
+            breaker.cooldown = Some((cooldown * 2).min(MAX_COOLDOWN));
+            tracing::warn!(
+                "backend {}: {} failures in a row, pausing requests for {:.0} s",
+                self.endpoint.display(),
+                breaker.failures,
+                cooldown.as_secs_f64()
+            );
+        }
+    }
+
+    /// Token count from the server's `/tokenize`; None when it has none.
+    fn server_count(&self, text: &str) -> Option<usize> {
+        if *self.server_tokenizes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) == Some(false) {
+            return None;
+        }
+        let never = || false;
+        let limits = self.limits(&never);
+        let body = serde_json::to_vec(&wire::tokenize_body(self.options.model.as_deref(), text)).ok()?;
+        let answer = http::request(&self.endpoint, self.tls.as_ref(), "POST", "/tokenize", &self.headers(), Some(&body), &limits)
+            .ok()
+            .and_then(|mut response| {
+                let status = response.status;
+                let body = response.read_all(16 * 1024 * 1024, &limits).ok()?;
+                Some((status, body))
+            });
+        match answer {
+            Some((200, body)) => {
+                let count = wire::tokenize_count(&body);
+                *self.server_tokenizes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(count.is_some());
+                count
+            }
+            Some((404 | 405 | 501, _)) => {
+                tracing::info!(
+                    "backend {} has no /tokenize: prompt budgets are estimated (set backend.vocabulary for exact counts)",
+                    self.endpoint.display()
+                );
+                *self.server_tokenizes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(false);
+                None
+            }
+            // Down or failing: estimate this time, ask again next time.
+            _ => None,
+        }
+    }
+}
+
+/// The text streamed so far, cut by the stop rule, with each piece's score.
+struct Output {
+    stopper: Stopper,
+    token_scores: Vec<TokenScore>,
+    emitted: usize,
+    n_generated: usize,
+    logprob_sum: f32,
+}
+
+impl Output {
+    /// Hands a piece out; the stop reason when the stop rule or the callback ends the text.
+    fn push(
+        &mut self,
+        text: String,
+        logprobs: &[f32],
+        tokens: u32,
+        over_budget: bool,
+        on_piece: &mut dyn FnMut(&Piece) -> ControlFlow<()>,
+    ) -> Option<StopReason> {
+        let logprob: f32 = logprobs.iter().sum();
+        self.n_generated += tokens as usize;
+        self.logprob_sum += logprob;
+        self.emitted += text.len();
+        self.token_scores.push(TokenScore { end: self.emitted, logprob, tokens });
+        let piece = Piece { text, logprob };
+        let mut stop_reason = None;
+        if self.stopper.push(&piece.text).is_break() {
+            stop_reason = Some(if over_budget { StopReason::TimeBudget } else { StopReason::StopRule });
+        }
+        if on_piece(&piece).is_break() && stop_reason.is_none() {
+            stop_reason = Some(StopReason::Callback);
+        }
+        stop_reason
+    }
+}
+
+/// A conservative estimate of a text's tokens without a tokenizer: code averages 3–4 bytes a
+/// token in the vocabularies of code models; 3 keeps prompts inside their budget.
+fn estimate_tokens(text: &str) -> usize {
+    text.len().div_ceil(3)
+}
+
+fn jittered(delay: Duration, seed: u64) -> Duration {
+    // ±50%, from the request's clock: no two editors retry in step.
+    let unit = (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
+    delay.mul_f64(0.5 + unit)
+}
+
+/// Sleeps `delay` unless the request is cancelled first; false when it was.
+fn sleep_unless_cancelled(delay: Duration, cancel: &CancelFlag) -> bool {
+    let until = Instant::now() + delay;
+    while Instant::now() < until {
+        if cancel.is_cancelled() {
+            return false;
+        }
+        std::thread::sleep(http::POLL.min(until.saturating_duration_since(Instant::now())));
+    }
+    !cancel.is_cancelled()
+}
+
+impl Engine for RemoteEngine {
+    fn model(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        if text.is_empty() {
+            return 0;
+        }
+        if let Some(vocabulary) = &self.vocabulary {
+            return vocabulary.count(text);
+        }
+        let key = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            text.hash(&mut hasher);
+            hasher.finish()
+        };
+        if let Some(&count) = self.token_counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&key) {
+            return count;
+        }
+        match self.server_count(&(self.redact)(text)) {
+            Some(count) => {
+                let mut counts = self.token_counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if counts.len() >= TOKEN_CACHE_ENTRIES {
+                    counts.clear();
+                }
+                counts.insert(key, count);
+                count
+            }
+            None => estimate_tokens(text),
+        }
+    }
+
+    fn generate(
+        &self,
+        request: &GenerateRequest,
+        on_piece: &mut dyn FnMut(&Piece) -> ControlFlow<()>,
+    ) -> Result<Generation, EngineError> {
+        let (prompt, n_prompt) = self.wire_prompt(&request.prompt, &request.healing)?;
+        if n_prompt + 1 >= self.info.n_ctx {
+            return Err(EngineError::PromptTooLong { n_prompt, n_ctx: self.info.n_ctx });
+        }
+        let nothing = |stop_reason| Generation {
+            text: String::new(),
+            stop_reason,
+            n_prompt_tokens: n_prompt,
+            n_prompt_evaluated: 0,
+            n_generated: 0,
+            n_draft_accepted: 0,
+            n_guided: 0,
+            guide_ms: 0.0,
+            prompt_ms: 0.0,
+            decode_ms: 0.0,
+            mean_logprob: 0.0,
+            token_scores: Vec::new(),
+        };
+        if request.max_tokens == 0 {
+            // A warm-up: the server keeps its own cache.
+            return Ok(nothing(StopReason::MaxTokens));
+        }
+        let Some(_permit) = self.limit.acquire(self.options.max_concurrent, &request.cancel) else {
+            return Ok(nothing(StopReason::Cancelled));
+        };
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos() as u64)
+            ^ request.cache_key;
+        let mut attempt = 0u32;
+        loop {
+            self.check_breaker()?;
+            let result = self.api(&request.cancel).and_then(|api| self.stream(api, request, &prompt, n_prompt, on_piece));
+            match result {
+                Ok(generation) => {
+                    self.record(true);
+                    return Ok(generation);
+                }
+                Err(failure) if request.cancel.is_cancelled() => {
+                    tracing::debug!("remote request cancelled: {}", failure.error);
+                    return Ok(nothing(StopReason::Cancelled));
+                }
+                Err(failure) => {
+                    if failure.server {
+                        self.record(false);
+                    }
+                    let retry = failure.server && !failure.delivered && attempt < self.options.retries;
+                    tracing::warn!("{}{}", failure.error, if retry { " (trying again)" } else { "" });
+                    if !retry {
+                        return Err(failure.error);
+                    }
+                    attempt += 1;
+                    let delay = jittered(RETRY_BASE * 2u32.pow(attempt - 1), seed.wrapping_add(attempt as u64));
+                    if !sleep_unless_cancelled(delay, &request.cancel) {
+                        return Ok(nothing(StopReason::Cancelled));
+                    }
+                }
+            }
+        }
+    }
+
+    fn chat_prompt(&self, messages: &[ChatMessage]) -> Option<Prompt> {
+        self.vocabulary.as_ref()?.chat_prompt(messages)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine(url: &str) -> Result<RemoteEngine, EngineError> {
+        RemoteEngine::connect(RemoteOptions::new(url), Arc::new(|text: &str| text.to_owned()))
+    }
+
+    #[test]
+    fn plain_http_to_another_host_is_refused_unless_allowed() {
+        let error = engine("http://10.1.2.3:8080").unwrap_err().to_string();
+        assert!(error.contains("https://") && error.contains("backend.allow_http"), "{error}");
+        assert!(engine("http://127.0.0.1:8080").is_ok());
+        let mut options = RemoteOptions::new("http://10.1.2.3:8080");
+        options.allow_http = true;
+        assert!(RemoteEngine::connect(options, Arc::new(|text: &str| text.to_owned())).is_ok());
+        assert!(engine("https://gpu.example.com").is_ok());
+    }
+
+    #[test]
+    fn the_token_never_shows_in_debug_output() {
+        let mut options = RemoteOptions::new("http://127.0.0.1:1");
+        options.token = Some("sk-very-secret".into());
+        let engine = RemoteEngine::connect(options, Arc::new(|text: &str| text.to_owned())).unwrap();
+        assert!(!format!("{engine:?}").contains("sk-very-secret"));
+    }
+
+    #[test]
+    fn the_circuit_opens_after_failures_in_a_row_and_a_success_closes_it() {
+        let engine = engine("http://127.0.0.1:1").unwrap();
+        for _ in 0..3 {
+            assert!(engine.check_breaker().is_ok());
+            engine.record(false);
+        }
+        let error = engine.check_breaker().unwrap_err().to_string();
+        assert!(error.contains("3 times in a row") && error.contains("trying it again in 5 s"), "{error}");
+        engine.record(true);
+        assert!(engine.check_breaker().is_ok());
+    }
+
+    #[test]
+    fn retry_delays_are_jittered_around_the_base() {
+        let delays: Vec<Duration> = (0..20).map(|seed| jittered(Duration::from_millis(100), seed)).collect();
+        assert!(delays.iter().all(|delay| *delay >= Duration::from_millis(50) && *delay <= Duration::from_millis(150)));
+        assert!(delays.windows(2).any(|pair| pair[0] != pair[1]));
+    }
+}
