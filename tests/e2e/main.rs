@@ -7,3 +7,4 @@ mod context;
 mod feedback;
 mod guard;
 mod latency;
+mod remote;

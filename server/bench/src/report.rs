@@ -178,6 +178,7 @@ mod tests {
     #[test]
     fn the_table_shows_figures_and_ratios_with_gaps_for_missing_ones() {
         let report = ReplayReport {
+            before: None,
             wisp: stats("wisp", 100.0, Some(200 << 20)),
             wisp_no_reuse: stats("wisp without reuse", 400.0, Some(100 << 20)),
             llama_server: Some(stats("llama-server", 50.0, None)),

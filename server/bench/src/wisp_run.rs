@@ -204,13 +204,8 @@ pub fn replay(
         _ => &options.wisp_binary,
     };
     let log_path = work_dir.join(format!("{slug}.log"));
-    let mut started = start(
-        binary,
-        repo,
-        initialization_options(options, mode, true)?,
-        label,
-        log_path.clone(),
-    )?;
+    let mut started =
+        start(binary, repo, initialization_options(options, mode, true)?, label, log_path.clone())?;
     if mode == WispMode::NoReuse && started.error_messages.iter().any(|message| message.contains("cache")) {
         // A server without `completion.cache` refuses the whole layer (and with it model.path).
         started.server.shut_down(SHUTDOWN_TIMEOUT)?;
@@ -218,13 +213,7 @@ pub fn replay(
             "{label}: the server does not know completion.cache, so its suggestion cache stayed on ({})",
             started.error_messages.join("; ")
         ));
-        started = start(
-            binary,
-            repo,
-            initialization_options(options, mode, false)?,
-            label,
-            log_path,
-        )?;
+        started = start(binary, repo, initialization_options(options, mode, false)?, label, log_path)?;
     }
     if !started.error_messages.is_empty() {
         bail!(

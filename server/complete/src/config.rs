@@ -259,6 +259,75 @@ pub struct ModelConfig {
     /// Tokens guessed from earlier text and checked alongside each generated token (faster
     /// suggestions where code repeats itself; the text is unchanged). 0 turns it off.
     pub draft_tokens: usize,
+    /// A shared inference service to use instead of running the model here (llama-server,
+    /// vLLM, TGI, Ollama, …): `[model.remote]` with `url = "https://host:port"` is enough.
+    pub remote: Option<RemoteConfig>,
+}
+
+/// The inference service a team already runs, reached over HTTP(S).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteConfig {
+    /// `https://host:port` (plain `http://` only to this machine, unless `allow_http`).
+    pub url: String,
+    /// "openai" (`/v1/completions`: vLLM, TGI, Ollama, …) or "llama-server" (`/completion`);
+    /// unset: llama-server is recognised by its `/props`, anything else is taken as OpenAI.
+    pub api: Option<wisp_engine::RemoteApi>,
+    /// The model's name on the server (the `model` field of requests), when it wants one.
+    pub name: Option<String>,
+    /// Bearer token; better kept in the environment variable `token_env` than in a file.
+    pub token: Option<String>,
+    /// Environment variable holding the bearer token when `token` is unset.
+    #[serde(default = "default_token_env")]
+    pub token_env: String,
+    /// Send prompts over plain HTTP to another machine (only on a network you trust).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// PEM file of a CA to trust besides the usual ones (a company's own CA).
+    pub ca_file: Option<PathBuf>,
+    /// The served model's vocabulary: a registry id or a GGUF file of the same model (only its
+    /// vocabulary is read). With it prompts are counted exactly and fill-in-the-middle prompts
+    /// work; without it prompts are plain text counted by the server's `/tokenize`.
+    pub vocabulary: Option<String>,
+    /// Longest wait for the server to say something (ms) before a request fails.
+    #[serde(default = "default_remote_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Tries after the first for a request that failed before anything was shown.
+    #[serde(default = "default_remote_retries")]
+    pub retries: u32,
+    /// Requests in flight at once from this editor.
+    #[serde(default = "default_remote_concurrency")]
+    pub max_concurrent: usize,
+}
+
+fn default_token_env() -> String {
+    "WISP_BACKEND_TOKEN".into()
+}
+
+fn default_remote_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_remote_retries() -> u32 {
+    2
+}
+
+fn default_remote_concurrency() -> usize {
+    4
+}
+
+impl std::fmt::Debug for RemoteConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteConfig")
+            .field("url", &self.url)
+            .field("api", &self.api)
+            .field("name", &self.name)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("token_env", &self.token_env)
+            .field("allow_http", &self.allow_http)
+            .field("vocabulary", &self.vocabulary)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ModelConfig {
@@ -275,6 +344,7 @@ impl Default for ModelConfig {
             kv_reuse: defaults.kv_reuse,
             kv_shift: defaults.kv_shift,
             draft_tokens: defaults.draft_tokens,
+            remote: None,
         }
     }
 }
@@ -479,6 +549,16 @@ impl Config {
         }
         if self.completion.max_tokens == 0 || self.completion.max_lines == 0 {
             return Err("\"completion.max_tokens\" and \"completion.max_lines\" must be at least 1".into());
+        }
+        if let Some(remote) = &self.model.remote {
+            wisp_engine::remote::Endpoint::parse(&remote.url)
+                .map_err(|why| format!("\"model.remote.url\": {why}"))?;
+            if remote.timeout_ms == 0 || remote.max_concurrent == 0 {
+                return Err(
+                    "\"model.remote.timeout_ms\" and \"model.remote.max_concurrent\" must be at least 1"
+                        .into(),
+                );
+            }
         }
         if self.model.threads == Some(0) {
             return Err("\"model.threads\" must be at least 1".into());

@@ -78,6 +78,12 @@ pub trait Engine: Send + Sync {
         let _ = messages;
         None
     }
+
+    /// Why the engine cannot answer right now although it loaded (a remote server that does not
+    /// answer yet); None when it can.
+    fn unavailable(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A chat prompt from `rendered`, the chat template applied to messages whose contents were

@@ -51,11 +51,12 @@ impl Server {
         let offset = gathered.offset;
         let grow_from = config.completion.fast_first_answer.then(|| (gathered.clone(), Arc::clone(&model)));
         let request = Request { gathered, trigger, config, model, typing };
-        let Outcome { suggested, remember_shown, window_start, grow } =
-            self.state.service.suggest(request).await.map_err(|why| match why {
-                SuggestError::ModelUnavailable(why) => error(ErrorCode::ServerError(MODEL_UNAVAILABLE), why),
-                SuggestError::Internal(why) => error(ErrorCode::InternalError, why),
-            })?;
+        let outcome = self.state.service.suggest(request).await;
+        self.note_model_health(&outcome).await;
+        let Outcome { suggested, remember_shown, window_start, grow } = outcome.map_err(|why| match why {
+            SuggestError::ModelUnavailable(why) => error(ErrorCode::ServerError(MODEL_UNAVAILABLE), why),
+            SuggestError::Internal(why) => error(ErrorCode::InternalError, why),
+        })?;
         if let (true, Some((gathered, model))) = (grow, grow_from) {
             // The answer came from a short prompt: evaluate the full one while the user reads it.
             let state = Arc::clone(&self.state);
@@ -71,6 +72,33 @@ impl Server {
             }
         });
         Ok(suggested)
+    }
+
+    /// Tells the editor when the model stops answering (a remote backend down, the circuit
+    /// open) and when it answers again: "Warning" with the reason, then "Normal".
+    async fn note_model_health(&self, outcome: &Result<Outcome, SuggestError>) {
+        use std::sync::atomic::Ordering;
+        let ready = matches!(
+            &*self.state.model.read().unwrap_or_else(|p| p.into_inner()),
+            wisp_complete::service::ModelState::Ready(_)
+        );
+        match outcome {
+            Err(SuggestError::ModelUnavailable(why)) if ready => {
+                if !self.state.degraded.swap(true, Ordering::Relaxed) {
+                    tracing::warn!("the model stopped answering: {why}");
+                }
+                self.status("Warning", format!("suggestions paused: {why}"), false).await;
+            }
+            Ok(_) if self.state.degraded.swap(false, Ordering::Relaxed) => {
+                let device = match &*self.state.model.read().unwrap_or_else(|p| p.into_inner()) {
+                    wisp_complete::service::ModelState::Ready(engine) => engine.model().device.clone(),
+                    _ => String::new(),
+                };
+                tracing::info!("the model answers again ({device})");
+                self.status("Normal", format!("ready: {device}"), false).await;
+            }
+            _ => {}
+        }
     }
 
     /// Computes the suggestion at a position in the background and keeps it in the cache, so the

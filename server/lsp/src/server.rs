@@ -85,6 +85,7 @@ impl Server {
             model_sha256: Arc::default(),
             variant_models: Mutex::default(),
             sensitive: RwLock::new(builtin_sensitive_files()),
+            degraded: Default::default(),
         };
         Server { client, state: Arc::new(state) }
     }

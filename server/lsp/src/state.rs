@@ -66,6 +66,9 @@ pub(crate) struct State {
     pub(crate) variant_models: Mutex<Vec<(config::ModelConfig, Arc<RwLock<ModelState>>)>>,
     /// Files that never reach a prompt (`.env`, keys, …, plus `context.sensitive_files`).
     pub(crate) sensitive: RwLock<wisp_guard::SensitiveFiles>,
+    /// The status says the model failed to answer (a remote backend down); the next answer
+    /// clears it.
+    pub(crate) degraded: std::sync::atomic::AtomicBool,
 }
 
 /// The snippets last collected for a document, kept while the cursor stays in the same scope.

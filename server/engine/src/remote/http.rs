@@ -107,7 +107,9 @@ pub fn tls_config(extra_ca_pem: Option<&[u8]>) -> Result<Arc<rustls::ClientConfi
         let mut added = 0;
         for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
             let cert = cert.map_err(|error| format!("reading the CA file: {error}"))?;
-            roots.add(cert).map_err(|error| format!("the CA file holds a certificate rustls refuses: {error}"))?;
+            roots
+                .add(cert)
+                .map_err(|error| format!("the CA file holds a certificate rustls refuses: {error}"))?;
             added += 1;
         }
         if added == 0 {
@@ -167,7 +169,9 @@ pub fn request(
         .to_socket_addrs()
         .map_err(|error| HttpError::Connect(format!("{} ({error})", endpoint.display())))?
         .next()
-        .ok_or_else(|| HttpError::Connect(format!("{} (the name resolves to no address)", endpoint.display())))?;
+        .ok_or_else(|| {
+            HttpError::Connect(format!("{} (the name resolves to no address)", endpoint.display()))
+        })?;
     let socket = TcpStream::connect_timeout(&address, limits.connect)
         .map_err(|error| HttpError::Connect(format!("{} ({error})", endpoint.display())))?;
     let io = |error: std::io::Error| HttpError::Io(error.to_string());
@@ -243,9 +247,12 @@ pub fn request(
         let Some((name, value)) = line.split_once(':') else { continue };
         let value = value.trim();
         if name.eq_ignore_ascii_case("content-length") {
-            let length = value.parse().map_err(|_| HttpError::Malformed(format!("Content-Length {value:?}")))?;
+            let length =
+                value.parse().map_err(|_| HttpError::Malformed(format!("Content-Length {value:?}")))?;
             response.framing = Framing::Length(length);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") && value.to_ascii_lowercase().contains("chunked") {
+        } else if name.eq_ignore_ascii_case("transfer-encoding")
+            && value.to_ascii_lowercase().contains("chunked")
+        {
             response.framing = Framing::Chunked(None);
         }
     }
@@ -445,7 +452,8 @@ mod tests {
         });
         let endpoint = Endpoint::parse(&format!("http://127.0.0.1:{port}")).unwrap();
         let never = || false;
-        let limits = Limits { connect: Duration::from_secs(1), stall: Duration::from_secs(5), cancelled: &never };
+        let limits =
+            Limits { connect: Duration::from_secs(1), stall: Duration::from_secs(5), cancelled: &never };
         let mut response = request(&endpoint, None, "POST", "/x", &[], Some(b"{}"), &limits).unwrap();
         assert_eq!(response.status, 200);
         let mut lines = Vec::new();
@@ -462,13 +470,15 @@ mod tests {
         let port = server.local_addr().unwrap().port();
         let endpoint = Endpoint::parse(&format!("http://127.0.0.1:{port}")).unwrap();
         let never = || false;
-        let limits = Limits { connect: Duration::from_secs(1), stall: Duration::from_millis(200), cancelled: &never };
+        let limits =
+            Limits { connect: Duration::from_secs(1), stall: Duration::from_millis(200), cancelled: &never };
         let started = Instant::now();
         let error = request(&endpoint, None, "GET", "/health", &[], None, &limits).err().unwrap();
         assert!(matches!(error, HttpError::Timeout(_)), "{error}");
         assert!(started.elapsed() < Duration::from_secs(2));
         let always = || true;
-        let limits = Limits { connect: Duration::from_secs(1), stall: Duration::from_secs(60), cancelled: &always };
+        let limits =
+            Limits { connect: Duration::from_secs(1), stall: Duration::from_secs(60), cancelled: &always };
         let error = request(&endpoint, None, "GET", "/health", &[], None, &limits).err().unwrap();
         assert!(matches!(error, HttpError::Cancelled), "{error}");
         drop(server);

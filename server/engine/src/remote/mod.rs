@@ -167,6 +167,8 @@ pub struct RemoteEngine {
     token_counts: Mutex<HashMap<u64, usize>>,
     /// Whether `/tokenize` answered (None: not asked yet).
     server_tokenizes: Mutex<Option<bool>>,
+    /// Why the server did not answer at first, if it did not.
+    unreachable: Option<String>,
 }
 
 impl std::fmt::Debug for RemoteEngine {
@@ -226,7 +228,7 @@ impl RemoteEngine {
             fim_suffix_first: vocabulary.as_ref().is_some_and(|vocabulary| vocabulary.fim_suffix_first),
             device: format!("{} backend at {}", api_name(options.api), endpoint.display()),
         };
-        Ok(RemoteEngine {
+        let mut engine = RemoteEngine {
             info,
             api: Mutex::new(options.api),
             options,
@@ -238,7 +240,22 @@ impl RemoteEngine {
             limit: Limit::default(),
             token_counts: Mutex::default(),
             server_tokenizes: Mutex::new(None),
-        })
+            unreachable: None,
+        };
+        match engine.api(&CancelFlag::new()) {
+            Ok(api) => {
+                engine.info.device =
+                    format!("{} backend at {}", api_name(Some(api)), engine.endpoint.display())
+            }
+            Err(failure) => engine.unreachable = Some(failure.error.to_string()),
+        }
+        Ok(engine)
+    }
+
+    /// Why the server did not answer when the engine was prepared (it is asked again with each
+    /// request); None when it answered.
+    pub fn unreachable(&self) -> Option<&str> {
+        self.unreachable.as_deref()
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -264,8 +281,9 @@ impl RemoteEngine {
         }
         let cancelled = || cancel.is_cancelled();
         let limits = self.limits(&cancelled);
-        let mut response = http::request(&self.endpoint, self.tls.as_ref(), "GET", "/props", &self.headers(), None, &limits)
-            .map_err(|error| self.transport_failure(error, false))?;
+        let mut response =
+            http::request(&self.endpoint, self.tls.as_ref(), "GET", "/props", &self.headers(), None, &limits)
+                .map_err(|error| self.transport_failure(error, false))?;
         let api = if response.status == 200 { RemoteApi::LlamaServer } else { RemoteApi::Openai };
         let _ = response.read_all(MAX_ERROR_BODY, &limits);
         tracing::info!("backend {} speaks the {api:?} API", self.endpoint.display());
@@ -305,7 +323,10 @@ impl RemoteEngine {
         };
         Failure {
             error: EngineError::Remote {
-                why: format!("the backend at {} answered HTTP {status}: {message}{fix}", self.endpoint.display()),
+                why: format!(
+                    "the backend at {} answered HTTP {status}: {message}{fix}",
+                    self.endpoint.display()
+                ),
             },
             server: status >= 500 || status == 429,
             delivered: false,
@@ -361,17 +382,17 @@ impl RemoteEngine {
         on_piece: &mut dyn FnMut(&Piece) -> ControlFlow<()>,
     ) -> Result<Generation, Failure> {
         let started = Instant::now();
-        let stop = wire::stop_strings(request.stop);
-        let sampling = request.sampling;
+        // No stop strings for the server: it would drop them from the text, and the stop rule
+        // needs to see where a line ends. The rule cuts here and closing the connection stops the
+        // server within a token.
+        let stop: [&str; 0] = [];
         let body = wire::completion_body(
             api,
             self.options.model.as_deref(),
             prompt,
             request.max_tokens,
             &stop,
-            if sampling.is_greedy() { 0.0 } else { sampling.temperature },
-            sampling.top_p,
-            sampling.seed,
+            request.sampling,
         );
         let path = match api {
             RemoteApi::Openai => "/v1/completions",
@@ -380,8 +401,16 @@ impl RemoteEngine {
         let cancelled = || request.cancel.is_cancelled();
         let limits = self.limits(&cancelled);
         let body = serde_json::to_vec(&body).expect("a JSON value serializes");
-        let mut response = http::request(&self.endpoint, self.tls.as_ref(), "POST", path, &self.headers(), Some(&body), &limits)
-            .map_err(|error| self.transport_failure(error, false))?;
+        let mut response = http::request(
+            &self.endpoint,
+            self.tls.as_ref(),
+            "POST",
+            path,
+            &self.headers(),
+            Some(&body),
+            &limits,
+        )
+        .map_err(|error| self.transport_failure(error, false))?;
         if response.status != 200 {
             let body = response.read_all(MAX_ERROR_BODY, &limits).unwrap_or_default();
             return Err(self.status_failure(response.status, &String::from_utf8_lossy(&body)));
@@ -432,7 +461,9 @@ impl RemoteEngine {
                 Ok(None) => continue,
                 Err(why) => {
                     return Err(Failure {
-                        error: EngineError::Remote { why: format!("the backend at {}: {why}", self.endpoint.display()) },
+                        error: EngineError::Remote {
+                            why: format!("the backend at {}: {why}", self.endpoint.display()),
+                        },
                         server: true,
                         delivered: !first,
                     })
@@ -450,7 +481,8 @@ impl RemoteEngine {
             }
             if done {
                 let max_tokens = output.n_generated >= request.max_tokens;
-                stop_reason = Some(if max_tokens { StopReason::MaxTokens } else { StopReason::EndOfGeneration });
+                stop_reason =
+                    Some(if max_tokens { StopReason::MaxTokens } else { StopReason::EndOfGeneration });
                 break;
             }
             if !over_budget && request.time_budget.is_some_and(|budget| started.elapsed() > budget) {
@@ -528,17 +560,26 @@ impl RemoteEngine {
         let never = || false;
         let limits = self.limits(&never);
         let body = serde_json::to_vec(&wire::tokenize_body(self.options.model.as_deref(), text)).ok()?;
-        let answer = http::request(&self.endpoint, self.tls.as_ref(), "POST", "/tokenize", &self.headers(), Some(&body), &limits)
-            .ok()
-            .and_then(|mut response| {
-                let status = response.status;
-                let body = response.read_all(16 * 1024 * 1024, &limits).ok()?;
-                Some((status, body))
-            });
+        let answer = http::request(
+            &self.endpoint,
+            self.tls.as_ref(),
+            "POST",
+            "/tokenize",
+            &self.headers(),
+            Some(&body),
+            &limits,
+        )
+        .ok()
+        .and_then(|mut response| {
+            let status = response.status;
+            let body = response.read_all(16 * 1024 * 1024, &limits).ok()?;
+            Some((status, body))
+        });
         match answer {
             Some((200, body)) => {
                 let count = wire::tokenize_count(&body);
-                *self.server_tokenizes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(count.is_some());
+                *self.server_tokenizes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                    Some(count.is_some());
                 count
             }
             Some((404 | 405 | 501, _)) => {
@@ -633,7 +674,9 @@ impl Engine for RemoteEngine {
             text.hash(&mut hasher);
             hasher.finish()
         };
-        if let Some(&count) = self.token_counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&key) {
+        if let Some(&count) =
+            self.token_counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&key)
+        {
             return count;
         }
         match self.server_count(&(self.redact)(text)) {
@@ -686,7 +729,9 @@ impl Engine for RemoteEngine {
         let mut attempt = 0u32;
         loop {
             self.check_breaker()?;
-            let result = self.api(&request.cancel).and_then(|api| self.stream(api, request, &prompt, n_prompt, on_piece));
+            let result = self
+                .api(&request.cancel)
+                .and_then(|api| self.stream(api, request, &prompt, n_prompt, on_piece));
             match result {
                 Ok(generation) => {
                     self.record(true);
@@ -706,7 +751,8 @@ impl Engine for RemoteEngine {
                         return Err(failure.error);
                     }
                     attempt += 1;
-                    let delay = jittered(RETRY_BASE * 2u32.pow(attempt - 1), seed.wrapping_add(attempt as u64));
+                    let delay =
+                        jittered(RETRY_BASE * 2u32.pow(attempt - 1), seed.wrapping_add(attempt as u64));
                     if !sleep_unless_cancelled(delay, &request.cancel) {
                         return Ok(nothing(StopReason::Cancelled));
                     }
@@ -717,6 +763,10 @@ impl Engine for RemoteEngine {
 
     fn chat_prompt(&self, messages: &[ChatMessage]) -> Option<Prompt> {
         self.vocabulary.as_ref()?.chat_prompt(messages)
+    }
+
+    fn unavailable(&self) -> Option<String> {
+        self.unreachable.clone()
     }
 }
 
@@ -763,7 +813,9 @@ mod tests {
     #[test]
     fn retry_delays_are_jittered_around_the_base() {
         let delays: Vec<Duration> = (0..20).map(|seed| jittered(Duration::from_millis(100), seed)).collect();
-        assert!(delays.iter().all(|delay| *delay >= Duration::from_millis(50) && *delay <= Duration::from_millis(150)));
+        assert!(delays
+            .iter()
+            .all(|delay| *delay >= Duration::from_millis(50) && *delay <= Duration::from_millis(150)));
         assert!(delays.windows(2).any(|pair| pair[0] != pair[1]));
     }
 }

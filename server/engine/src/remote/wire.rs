@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::StopRule;
+use crate::Sampling;
 
 /// The HTTP API an inference service speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
@@ -31,16 +31,6 @@ impl WirePrompt {
     }
 }
 
-/// The server-side stop strings for a rule: the cheap part of it (Wisp's stop rule still cuts
-/// the text); the server stops generating as soon as it can.
-pub fn stop_strings(rule: StopRule) -> Vec<&'static str> {
-    match rule {
-        StopRule::Line => vec!["\n"],
-        StopRule::Block { .. } => vec!["\n\n"],
-        StopRule::Unbounded => vec![],
-    }
-}
-
 /// The streaming body of a greedy completion request.
 pub fn completion_body(
     api: RemoteApi,
@@ -48,10 +38,10 @@ pub fn completion_body(
     prompt: &WirePrompt,
     max_tokens: usize,
     stop: &[&str],
-    temperature: f32,
-    top_p: f32,
-    seed: u64,
+    sampling: Sampling,
 ) -> Value {
+    let Sampling { temperature, top_p, seed } = sampling;
+    let temperature = if sampling.is_greedy() { 0.0 } else { temperature };
     let mut body = match api {
         RemoteApi::Openai => json!({
             "prompt": prompt.to_json(),
@@ -210,7 +200,10 @@ mod tests {
     fn openai_events_carry_text_logprobs_and_the_finish() {
         let line = r#"data: {"choices":[{"text":" x","logprobs":{"tokens":[" x"],"token_logprobs":[-0.5]},"finish_reason":null}]}"#;
         let event = parse_event(RemoteApi::Openai, line).unwrap().unwrap();
-        assert_eq!((event.text.as_str(), event.logprobs.as_slice(), event.done), (" x", &[-0.5f32][..], false));
+        assert_eq!(
+            (event.text.as_str(), event.logprobs.as_slice(), event.done),
+            (" x", &[-0.5f32][..], false)
+        );
         let line = r#"data: {"choices":[{"text":"","finish_reason":"stop"}]}"#;
         assert!(parse_event(RemoteApi::Openai, line).unwrap().unwrap().done);
         assert!(parse_event(RemoteApi::Openai, "data: [DONE]").unwrap().unwrap().done);
@@ -246,17 +239,21 @@ mod tests {
             None,
             &WirePrompt::Tokens(vec![1, 2]),
             16,
-            &stop_strings(StopRule::Line),
-            0.0,
-            1.0,
-            0,
+            &["\n"],
+            Sampling::GREEDY,
         );
         assert_eq!(body["top_k"], 1);
         assert_eq!(body["stop"], json!(["\n"]));
         assert_eq!(body["prompt"], json!([1, 2]));
         assert!(body.get("model").is_none());
-        let body =
-            completion_body(RemoteApi::Openai, Some("m"), &WirePrompt::Text("x".into()), 8, &[], 0.0, 1.0, 0);
+        let body = completion_body(
+            RemoteApi::Openai,
+            Some("m"),
+            &WirePrompt::Text("x".into()),
+            8,
+            &[],
+            Sampling::GREEDY,
+        );
         assert_eq!((body["model"].as_str(), body["max_tokens"].as_u64()), (Some("m"), Some(8)));
         assert_eq!(tokenize_count(br#"{"tokens":[1,2,3]}"#), Some(3));
         assert_eq!(tokenize_count(br#"{"count":5,"tokens":[]}"#), Some(5));

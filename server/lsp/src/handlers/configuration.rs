@@ -30,12 +30,15 @@ impl Server {
                 let (state, outcome) = match loaded {
                     Ok(loaded) => {
                         let info = loaded.engine.model();
-                        let message = format!(
-                            "{} loaded in {} ms on {}",
-                            info.id,
-                            loaded.load_time.as_millis(),
-                            info.device
-                        );
+                        let message = match loaded.engine.unavailable() {
+                            Some(why) => Err(format!("{} is ready, but {why}", info.device)),
+                            None => Ok(format!(
+                                "{} loaded in {} ms on {}",
+                                info.id,
+                                loaded.load_time.as_millis(),
+                                info.device
+                            )),
+                        };
                         (ModelState::Ready(loaded.engine), Ok(message))
                     }
                     Err(why) => (ModelState::Failed(why.clone()), Err(why)),
@@ -46,10 +49,17 @@ impl Server {
             .await
             .unwrap_or_else(|error| Err(error.to_string()));
         match outcome {
-            Ok(message) => {
+            Ok(Ok(message)) => {
                 tracing::info!("{message}");
                 self.client.log_message(MessageType::INFO, format!("Wisp: {message}")).await;
                 self.status("Normal", message, false).await;
+            }
+            Ok(Err(warning)) => {
+                // Loaded, but its server does not answer yet: suggestions come once it does.
+                tracing::warn!("{warning}");
+                self.state.degraded.store(true, std::sync::atomic::Ordering::Relaxed);
+                self.client.log_message(MessageType::WARNING, format!("Wisp: {warning}")).await;
+                self.status("Warning", warning, false).await;
             }
             Err(why) => {
                 tracing::error!("model unavailable: {why}");
