@@ -174,6 +174,7 @@ fn llama_bench_speeds(
             .arg(model)
             .args(["-p", &prompt.to_string(), "-n", &generate.to_string(), "-d", &depth.to_string()])
             .args(["-t", &threads.to_string(), "-r", &bench.repetitions.max(1).to_string(), "-o", "json"])
+            .args(["-ngl", &bench.model.gpu_layers.to_string()])
             .output()
             .with_context(|| format!("running {}", binary.display()))?;
         if !output.status.success() {

@@ -233,6 +233,9 @@ enum BenchCommand {
         /// llama-bench sizes it).
         #[arg(long)]
         n_ctx: Option<usize>,
+        /// Layers offloaded to the GPU in a GPU build (99: all of them), for Wisp and llama-bench.
+        #[arg(long, default_value_t = 0)]
+        gpu_layers: u32,
         /// A llama-bench binary (scripts/build-llama-cpp-tools builds one) to compare against.
         #[arg(long)]
         llama_bench: Option<PathBuf>,
@@ -451,10 +454,12 @@ fn bench_command(command: BenchCommand) -> anyhow::Result<ExitCode> {
             repetitions,
             threads,
             n_ctx,
+            gpu_layers,
             llama_bench,
         } => {
             let mut model_config = complete::model_config_for(model.as_deref(), threads);
             model_config.n_ctx = n_ctx.unwrap_or(prompt_tokens + generate_tokens + 64);
+            model_config.gpu_layers = gpu_layers;
             let bench = bench::EngineBench {
                 model: model_config,
                 source,

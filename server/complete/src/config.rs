@@ -247,6 +247,9 @@ pub struct ModelConfig {
     /// Layers offloaded to the GPU in a GPU build (0 keeps everything on the CPU; a number past
     /// the model's layer count offloads all of them).
     pub gpu_layers: u32,
+    /// Most GPU memory the offloaded layers may take (their weights and KV cache), in MiB: layers
+    /// past it stay on the CPU. Unset: the GPUs' free memory.
+    pub gpu_memory_mib: Option<u64>,
     /// "none" (one GPU, `main_gpu`), "layer" (whole layers spread over GPUs) or "row".
     pub split_mode: SplitMode,
     /// Index of the GPU that holds the model when `split_mode` is "none".
@@ -339,6 +342,7 @@ impl Default for ModelConfig {
             n_ctx: defaults.n_ctx,
             threads: None,
             gpu_layers: defaults.gpu_layers,
+            gpu_memory_mib: defaults.gpu_memory_mib,
             split_mode: defaults.split_mode,
             main_gpu: defaults.main_gpu,
             kv_reuse: defaults.kv_reuse,
@@ -356,6 +360,7 @@ impl ModelConfig {
             n_ctx: self.n_ctx,
             threads: self.threads.unwrap_or(defaults.threads),
             gpu_layers: self.gpu_layers,
+            gpu_memory_mib: self.gpu_memory_mib,
             split_mode: self.split_mode,
             main_gpu: self.main_gpu,
             kv_reuse: self.kv_reuse,

@@ -9,6 +9,7 @@
 #![deny(clippy::print_stdout)]
 
 pub mod fim;
+pub mod gguf;
 pub mod guide;
 mod llama;
 pub mod registry;
@@ -79,9 +80,9 @@ pub trait Engine: Send + Sync {
         None
     }
 
-    /// Why the engine cannot answer right now although it loaded (a remote server that does not
-    /// answer yet); None when it can.
-    fn unavailable(&self) -> Option<String> {
+    /// What the user should know although the engine loaded: a remote server that does not
+    /// answer yet, GPU layers that did not fit. None when all is as configured.
+    fn warning(&self) -> Option<String> {
         None
     }
 }

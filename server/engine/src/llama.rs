@@ -54,6 +54,9 @@ pub struct LlamaOptions {
     pub threads: usize,
     /// Layers offloaded to the GPU (0 = CPU only; ignored by a CPU-only build).
     pub gpu_layers: u32,
+    /// Most GPU memory the offloaded layers may take (their weights and KV cache), in MiB; None:
+    /// the GPUs' free memory. Layers past it stay on the CPU.
+    pub gpu_memory_mib: Option<u64>,
     /// How layers are spread over several GPUs.
     pub split_mode: SplitMode,
     /// The GPU that holds the model with `SplitMode::None` (and the scratch buffers otherwise).
@@ -77,6 +80,7 @@ impl Default for LlamaOptions {
             n_ctx: 4096,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()).min(8),
             gpu_layers: 0,
+            gpu_memory_mib: None,
             split_mode: SplitMode::Layer,
             main_gpu: 0,
             kv_reuse: true,
@@ -194,11 +198,43 @@ pub struct LlamaEngine {
     pieces: std::sync::OnceLock<Vec<Vec<u8>>>,
     /// Token ids by the first byte of their text, for token healing's search.
     starts: std::sync::OnceLock<Vec<Vec<u32>>>,
+    /// Why the model runs on the CPU although GPU layers were asked for.
+    gpu_fallback: Option<String>,
 }
 
 impl LlamaEngine {
-    /// Loads a GGUF file. `id` names the model in messages (registry id or file stem).
+    /// Loads a GGUF file. `id` names the model in messages (registry id or file stem). When the
+    /// GPU cannot take `gpu_layers` (its memory, its largest buffer), the model loads on the CPU
+    /// instead and [`Engine::warning`] says so.
     pub fn load(path: &Path, id: &str, options: LlamaOptions) -> Result<LlamaEngine, EngineError> {
+        let (options, fit_warning) = fit_gpu_layers(path, id, options)?;
+        let mut engine = LlamaEngine::load_checked(path, id, options)?;
+        if engine.gpu_fallback.is_none() {
+            engine.gpu_fallback = fit_warning;
+        }
+        Ok(engine)
+    }
+
+    /// Loads with `options`; when the GPU refuses its layers, loads on the CPU with a warning.
+    fn load_checked(path: &Path, id: &str, options: LlamaOptions) -> Result<LlamaEngine, EngineError> {
+        match LlamaEngine::load_with(path, id, options.clone()) {
+            Err(error @ (EngineError::LoadFailed { .. } | EngineError::Context { .. }))
+                if options.gpu_layers > 0 =>
+            {
+                tracing::warn!("{} GPU layers did not load ({error}); trying the CPU", options.gpu_layers);
+                let cpu = LlamaOptions { gpu_layers: 0, ..options.clone() };
+                let mut engine = LlamaEngine::load_with(path, id, cpu)?;
+                engine.gpu_fallback = Some(format!(
+                    "the GPU could not take {} layers, so the model runs on the CPU — lower \"model.gpu_layers\" (llama.cpp: {error})",
+                    options.gpu_layers
+                ));
+                Ok(engine)
+            }
+            other => other,
+        }
+    }
+
+    fn load_with(path: &Path, id: &str, options: LlamaOptions) -> Result<LlamaEngine, EngineError> {
         check_gguf(path, id)?;
         let backend = backend()?;
         let split_mode = match options.split_mode {
@@ -264,6 +300,7 @@ impl LlamaEngine {
             session: Mutex::new(session),
             pieces: std::sync::OnceLock::new(),
             starts: std::sync::OnceLock::new(),
+            gpu_fallback: None,
         })
     }
 
@@ -275,6 +312,74 @@ impl LlamaEngine {
     fn tokenize(&self, request: &GenerateRequest) -> Result<Vec<LlamaToken>, EngineError> {
         tokenize_prompt(&self.model, self.info.fim, self.info.file_separator, &request.prompt)
     }
+}
+
+/// Share of the GPUs' memory left for llama.cpp's compute buffers and other programs.
+const GPU_MEMORY_HEADROOM: f64 = 0.1;
+
+/// `options` with `gpu_layers` lowered to what the GPUs' memory (or `gpu_memory_mib`) holds, and
+/// a warning when it was lowered. Each layer is counted as its share of the weights plus its KV
+/// cache for the whole context (16-bit keys and values), an estimate from the GGUF header.
+fn fit_gpu_layers(
+    path: &Path,
+    id: &str,
+    options: LlamaOptions,
+) -> Result<(LlamaOptions, Option<String>), EngineError> {
+    let gpus: Vec<llama_cpp_2::LlamaBackendDevice> = llama_cpp_2::list_llama_ggml_backend_devices()
+        .into_iter()
+        .filter(|device| {
+            matches!(device.device_type, LlamaBackendDeviceType::Gpu | LlamaBackendDeviceType::IntegratedGpu)
+        })
+        .collect();
+    if options.gpu_layers == 0 || gpus.is_empty() || !backend()?.supports_gpu_offload() {
+        return Ok((options, None));
+    }
+    check_gguf(path, id)?;
+    // From the header: llama.cpp would need the whole model loaded to say (a vocabulary-only
+    // load leaves the layers' shapes unset, and asking for them aborts).
+    let Ok(metadata) = crate::gguf::metadata(path) else {
+        // The real load reports what is wrong with the file.
+        return Ok((options, None));
+    };
+    let get =
+        |key: &str| crate::gguf::int(&metadata, key).filter(|&value| value > 0).map(|value| value as u64);
+    let (Some(n_layer), Some(n_embd), Some(n_head)) =
+        (get("{arch}.block_count"), get("{arch}.embedding_length"), get("{arch}.attention.head_count"))
+    else {
+        return Ok((options, None));
+    };
+    let n_head_kv = get("{arch}.attention.head_count_kv").unwrap_or(n_head);
+    let kv_width = n_embd / n_head * n_head_kv;
+    let kv_per_layer = options.n_ctx as u64 * 2 * kv_width * 2;
+    let weights = std::fs::metadata(path).map(|file| file.len()).unwrap_or(0);
+    let per_layer = weights / (n_layer + 1) + kv_per_layer;
+    let used: Vec<&llama_cpp_2::LlamaBackendDevice> = match options.split_mode {
+        SplitMode::None => gpus.get(options.main_gpu as usize).into_iter().collect(),
+        SplitMode::Layer | SplitMode::Row => gpus.iter().collect(),
+    };
+    let free: u64 = used.iter().map(|device| device.memory_free as u64).sum();
+    let (budget, whose) = match options.gpu_memory_mib {
+        Some(mib) => (mib << 20, format!("the {mib} MiB of \"model.gpu_memory_mib\"")),
+        None => (
+            (free as f64 * (1.0 - GPU_MEMORY_HEADROOM)) as u64,
+            format!(
+                "the {} MiB free on {}",
+                free >> 20,
+                used.iter().map(|device| device.description.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        ),
+    };
+    let asked = u64::from(options.gpu_layers).min(n_layer + 1);
+    let fit = (budget / per_layer.max(1)).min(asked);
+    if fit == asked {
+        return Ok((options, None));
+    }
+    let warning = format!(
+        "{asked} layers of about {} MiB each (weights and KV cache) do not fit in {whose}: {fit} are on the GPU, the rest on the CPU — lower \"model.gpu_layers\" or \"model.n_ctx\", or free GPU memory",
+        per_layer >> 20
+    );
+    tracing::warn!("{warning}");
+    Ok((LlamaOptions { gpu_layers: fit as u32, ..options }, Some(warning)))
 }
 
 /// The model's fill-in-the-middle support: from its metadata, or the known families' templates.
@@ -432,6 +537,10 @@ impl Engine for LlamaEngine {
 
     fn chat_prompt(&self, messages: &[ChatMessage]) -> Option<Prompt> {
         chat_prompt_of(&self.model, messages)
+    }
+
+    fn warning(&self) -> Option<String> {
+        self.gpu_fallback.clone()
     }
 
     fn count_tokens(&self, text: &str) -> usize {

@@ -391,3 +391,17 @@ fn healing_allows_tokens_that_spell_the_next_part_or_all_and_more() {
     assert!(!spells(b"vb", b"va"));
     assert!(!spells(b"", b"va"), "control tokens have no text");
 }
+
+#[test]
+fn the_gguf_header_gives_the_layer_shapes_without_loading_the_model() {
+    let metadata = wisp_engine::gguf::metadata(&model_path()).expect("reading the header");
+    let get = |key| wisp_engine::gguf::int(&metadata, key);
+    // SmolLM2-135M (llama architecture): 30 layers of width 576, 9 query and 3 KV heads.
+    assert_eq!(get("{arch}.block_count"), Some(30));
+    assert_eq!(get("{arch}.embedding_length"), Some(576));
+    assert_eq!(
+        (get("{arch}.attention.head_count"), get("{arch}.attention.head_count_kv")),
+        (Some(9), Some(3))
+    );
+    assert!(wisp_engine::gguf::metadata(std::path::Path::new("Cargo.toml")).unwrap_err().contains("magic"));
+}

@@ -765,7 +765,7 @@ impl Engine for RemoteEngine {
         self.vocabulary.as_ref()?.chat_prompt(messages)
     }
 
-    fn unavailable(&self) -> Option<String> {
+    fn warning(&self) -> Option<String> {
         self.unreachable.clone()
     }
 }

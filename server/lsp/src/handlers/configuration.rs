@@ -30,8 +30,8 @@ impl Server {
                 let (state, outcome) = match loaded {
                     Ok(loaded) => {
                         let info = loaded.engine.model();
-                        let message = match loaded.engine.unavailable() {
-                            Some(why) => Err(format!("{} is ready, but {why}", info.device)),
+                        let message = match loaded.engine.warning() {
+                            Some(why) => Err(format!("{} loaded on {}, but {why}", info.id, info.device)),
                             None => Ok(format!(
                                 "{} loaded in {} ms on {}",
                                 info.id,
