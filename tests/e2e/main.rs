@@ -7,4 +7,5 @@ mod context;
 mod feedback;
 mod guard;
 mod latency;
+mod observability;
 mod remote;

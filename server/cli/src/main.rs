@@ -8,6 +8,7 @@
 mod bench;
 mod complete;
 mod eval;
+mod logging;
 mod models;
 mod stats;
 
@@ -400,8 +401,8 @@ fn feedback_database(database: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     config.telemetry.database().context("no data directory: pass --database or set WISP_DATA_DIR")
 }
 
-/// Logs go to stderr, filtered by `WISP_LOG` (e.g. `WISP_LOG=debug`). llama.cpp's own chatter is
-/// kept to warnings unless asked for.
+/// Logs go to stderr or `WISP_LOG_FILE`, filtered by `WISP_LOG` (e.g. `WISP_LOG=debug`; see
+/// [`logging`]). llama.cpp's own chatter is kept to warnings unless asked for.
 fn init_logging(serving: bool) {
     // llama.cpp's own messages arrive under the target "llama-cpp-2" (about 140 lines of
     // metadata per model load); the binding's under "llama_cpp_2".
@@ -410,9 +411,7 @@ fn init_logging(serving: bool) {
     } else {
         "warn,llama_cpp_2=error,llama-cpp-2=error"
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WISP_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).with_ansi(false).init();
+    logging::init(default);
 }
 
 fn bench_command(command: BenchCommand) -> anyhow::Result<ExitCode> {

@@ -65,6 +65,11 @@ impl SuggestionCache {
         self.entries.len()
     }
 
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Looks up the cursor context `prefix|suffix` of `document` (a hash of its path, which is
     /// part of the prompt) for `model`.
     pub fn lookup(&mut self, model: &str, document: u64, prefix: &str, suffix: &str) -> Option<Hit> {

@@ -27,6 +27,31 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub experiment: ExperimentConfig,
     pub actions: ActionsConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// `metrics.addr` checked: a socket address on loopback (the figures describe what the user is
+/// doing; a scraper elsewhere reaches them through the machine's own agent).
+pub fn metrics_addr(addr: &str) -> Result<std::net::SocketAddr, String> {
+    let parsed: std::net::SocketAddr = addr.parse().map_err(|_| {
+        format!("\"metrics.addr\" is {addr:?}: give an address and port such as \"127.0.0.1:9464\"")
+    })?;
+    if !parsed.ip().is_loopback() {
+        return Err(format!(
+            "\"metrics.addr\" is {addr:?}: the metrics endpoint listens on loopback only (127.0.0.1 or [::1])"
+        ));
+    }
+    Ok(parsed)
+}
+
+/// Observability: the opt-in Prometheus endpoint. (Logs: `WISP_LOG`, `WISP_LOG_FORMAT=json`,
+/// `WISP_LOG_FILE`.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A loopback address (`127.0.0.1:9464`) where `GET /metrics` serves Prometheus' text format;
+    /// unset: no endpoint. Read when the server starts.
+    pub addr: Option<String>,
 }
 
 /// Code actions (the editor's light bulb): each can be turned off. Their edits are computed when
@@ -565,6 +590,9 @@ impl Config {
                 );
             }
         }
+        if let Some(addr) = &self.metrics.addr {
+            metrics_addr(addr)?;
+        }
         if self.model.threads == Some(0) {
             return Err("\"model.threads\" must be at least 1".into());
         }
@@ -651,6 +679,16 @@ fn merge(base: &mut Value, layer: &Value) {
 
 #[cfg(test)]
 mod tests {
+    use super::metrics_addr;
+
+    #[test]
+    fn the_metrics_endpoint_listens_on_loopback_only() {
+        assert!(metrics_addr("127.0.0.1:9464").is_ok());
+        assert!(metrics_addr("[::1]:9464").is_ok());
+        assert!(metrics_addr("0.0.0.0:9464").unwrap_err().contains("loopback only"));
+        assert!(metrics_addr("localhost").unwrap_err().contains("127.0.0.1:9464"));
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -16,7 +16,7 @@ use crate::cache::{self, SuggestionCache};
 use crate::completion::{self, Gathered, Suggestion};
 use crate::config::{CompletionConfig, Config};
 use crate::flight::{self, Flight, Interest};
-pub use crate::metrics::Metrics;
+pub use crate::metrics::{Metrics, Stage};
 use crate::worker::{InferenceWorker, JobError};
 
 /// Keystrokes further apart than this, in milliseconds, are a pause: the request after a pause
@@ -400,6 +400,33 @@ impl CompletionService {
             let run_ms = generation.prompt_ms + generation.decode_ms;
             *latency = *latency * (1.0 - TYPING_AVERAGE_WEIGHT) + run_ms * TYPING_AVERAGE_WEIGHT;
         }
+        metrics.observe(Stage::PromptBuild, suggestion.build_ms);
+        if generation.n_prompt_evaluated > 0 {
+            metrics.observe(Stage::PromptEval, generation.prompt_ms);
+        }
+        if generation.n_generated > 0 {
+            metrics.observe(Stage::Decode, generation.decode_ms);
+            metrics.observe(Stage::Filters, suggestion.filters_ms);
+        }
+        if run.foreground {
+            let model_ms =
+                suggestion.build_ms + generation.prompt_ms + generation.decode_ms + suggestion.filters_ms;
+            metrics.observe(Stage::Queue, (run.waited_ms - model_ms).max(0.0));
+        }
+        tracing::debug!(
+            target: "wisp::completion",
+            prompt_build_ms = suggestion.build_ms,
+            prompt_tokens = generation.n_prompt_tokens,
+            prompt_evaluated = generation.n_prompt_evaluated,
+            prompt_eval_ms = generation.prompt_ms,
+            generated = generation.n_generated,
+            decode_ms = generation.decode_ms,
+            filters_ms = suggestion.filters_ms,
+            cut_by = ?suggestion.cut_by,
+            stop = ?generation.stop_reason,
+            foreground = run.foreground,
+            "model run"
+        );
         Metrics::add(&metrics.prompt_tokens, generation.n_prompt_tokens as u64);
         Metrics::add(&metrics.prompt_tokens_evaluated, generation.n_prompt_evaluated as u64);
         Metrics::add(&metrics.generated_tokens, generation.n_generated as u64);
@@ -548,6 +575,7 @@ impl CompletionService {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         Metrics::add(&self.metrics.debounce_ms, started.elapsed().as_millis() as u64);
+        self.metrics.observe(Stage::Debounce, started.elapsed().as_secs_f64() * 1e3);
     }
 
     /// Cancels warm-ups and prefetches: a request of the user's comes first.

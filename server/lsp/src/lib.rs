@@ -8,6 +8,7 @@
 
 mod feedback;
 mod handlers;
+mod prometheus;
 mod scheduling;
 mod server;
 mod state;

@@ -30,6 +30,7 @@ impl Server {
         let started = std::time::Instant::now();
         let gathered = self.gather_with(uri, position, trigger == Trigger::Invoked, config)?;
         let context_ms = started.elapsed().as_secs_f64() * 1e3;
+        self.state.service.metrics.observe(wisp_complete::service::Stage::Context, context_ms);
         let suggested = self.suggest_gathered(uri, gathered, trigger, config).await?;
         Ok(suggested.map(|suggested| Suggested { context_ms, ..suggested }))
     }

@@ -220,6 +220,15 @@ impl LanguageServer for Server {
         if self.config().context.index {
             tokio::spawn(self.clone().index_workspace());
         }
+        if let Some(addr) = self.config().metrics.addr {
+            match crate::prometheus::serve(&addr, std::sync::Arc::clone(&self.state.service.metrics)) {
+                Ok(bound) => tracing::info!("Prometheus metrics on http://{bound}/metrics"),
+                Err(why) => {
+                    tracing::error!("{why}");
+                    self.client.show_message(MessageType::ERROR, format!("Wisp: {why}")).await;
+                }
+            }
+        }
         self.load_model().await;
     }
 

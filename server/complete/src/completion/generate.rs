@@ -38,6 +38,9 @@ pub struct Suggestion {
     pub candidate: Option<Candidate>,
     /// The pattern's line that was scored (the prompt's continuation: typed word first).
     pub pattern: Option<String>,
+    /// Time spent building the prompt, and in the filters (ms).
+    pub build_ms: f64,
+    pub filters_ms: f64,
 }
 
 /// Builds the prompt and runs the engine. Blocking: call it on the inference worker.
@@ -56,7 +59,7 @@ pub fn suggest(
     let (prompt_source, healing) = healed(gathered, settings.token_healing);
     let Healing { blank, word } = healing;
     let built = build_prompt(engine, &prompt_source, settings);
-    let build_ms = started.elapsed().as_secs_f64() * 1e3;
+    let mut build_ms = started.elapsed().as_secs_f64() * 1e3;
     let window_start = gathered.prefix_start + built.prefix_window_start;
     let time_budget =
         (settings.time_budget_ms > 0).then(|| std::time::Duration::from_millis(settings.time_budget_ms));
@@ -98,7 +101,9 @@ pub fn suggest(
         let short = Gathered { snippets: Vec::new(), anchor: None, ..prompt_source.as_ref().clone() };
         let short_settings =
             CompletionConfig { prompt_tokens: FIRST_ANSWER_PROMPT_TOKENS, ..settings.clone() };
+        let short_started = std::time::Instant::now();
         let built = build_prompt(engine, &short, &short_settings);
+        build_ms += short_started.elapsed().as_secs_f64() * 1e3;
         request.prompt = built.prompt;
         request.cache_key = first_answer_key(gathered.document_key);
         snippets = built.snippets;
@@ -146,7 +151,9 @@ pub fn suggest(
             pattern_line = Some(pattern);
         }
     }
+    let filters_started = std::time::Instant::now();
     let (unfiltered, filtered, confidence) = finish(&generation, gathered, healing, settings);
+    let filters_ms = filters_started.elapsed().as_secs_f64() * 1e3;
     Ok(Suggestion {
         text: filtered.text,
         unfiltered,
@@ -159,6 +166,8 @@ pub fn suggest(
         first_answer,
         candidate,
         pattern: pattern_line,
+        build_ms,
+        filters_ms,
     })
 }
 

@@ -166,7 +166,15 @@ impl Server {
         } else {
             Trigger::Automatic
         };
-        let items = match self.answer(&uri, position, trigger).await? {
+        // One span per request: the stages' events ("model run", "answered") carry its fields.
+        let span = tracing::info_span!(
+            "completion",
+            uri = uri.path().as_str(),
+            line = position.line,
+            character = position.character,
+            trigger = ?trigger
+        );
+        let items = match tracing::Instrument::instrument(self.answer(&uri, position, trigger), span).await? {
             Some(answer) => {
                 let (encoding, line_before) = self.line_before(&uri, position, answer.replace.end);
                 let cursor = to_proto::Cursor {
@@ -198,8 +206,20 @@ impl Server {
         let variant = config::apply_variant(&mut config, &id);
         let Some(suggested) = self.suggest(uri, position, trigger, &config).await? else {
             feedback.superseded(uri);
+            tracing::debug!(target: "wisp::completion", total_ms = started.elapsed().as_secs_f64() * 1e3, "nothing to show");
             return Ok(None);
         };
+        let total_ms = started.elapsed().as_secs_f64() * 1e3;
+        self.state.service.metrics.observe(wisp_complete::service::Stage::Total, total_ms);
+        tracing::debug!(
+            target: "wisp::completion",
+            total_ms,
+            context_ms = suggested.context_ms,
+            source = ?suggested.source,
+            chars = suggested.text.len(),
+            confidence = suggested.confidence,
+            "answered"
+        );
         if !feedback.enabled() {
             let tracking = to_proto::Tracking { id: None, confidence: suggested.confidence };
             return Ok(Some(Answer { text: suggested.text, replace: suggested.replace, tracking }));

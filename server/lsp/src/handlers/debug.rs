@@ -29,10 +29,16 @@ impl Server {
         computed.map_err(|why| error(ErrorCode::InvalidParams, why))
     }
 
-    /// `wisp/metrics`: counters since the server started (requests, cache hits, tokens evaluated).
+    /// `wisp/metrics`: counters since the server started (requests, cache hits, tokens evaluated),
+    /// latency histograms per stage, and what they give (`derived`: tokens/s, KV reuse and cache
+    /// hit rates, acceptance, resident memory) — the figures of the Prometheus endpoint.
     pub(crate) async fn metrics(&self, _: serde_json::Value) -> jsonrpc::Result<serde_json::Value> {
-        serde_json::to_value(&*self.state.service.metrics)
-            .map_err(|e| error(ErrorCode::InternalError, e.to_string()))
+        let metrics = &self.state.service.metrics;
+        let mut value =
+            serde_json::to_value(&**metrics).map_err(|e| error(ErrorCode::InternalError, e.to_string()))?;
+        value["derived"] = serde_json::to_value(metrics.derived())
+            .map_err(|e| error(ErrorCode::InternalError, e.to_string()))?;
+        Ok(value)
     }
 
     /// `wisp/debugPrompt`: "why did it suggest that?" — the prompt, without running the model.

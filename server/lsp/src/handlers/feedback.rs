@@ -10,6 +10,7 @@ use crate::server::{error, Server};
 impl Server {
     /// `textDocument/didShowCompletion` (as Copilot's language server): `{ item }`.
     pub(crate) async fn did_show_completion(&self, params: serde_json::Value) {
+        wisp_complete::service::Metrics::add(&self.state.service.metrics.shown, 1);
         let outcome = item_id(&params["item"]).and_then(|id| self.state.feedback.shown(&id));
         if let Err(why) = outcome {
             tracing::warn!("didShowCompletion: {why}");
@@ -99,6 +100,7 @@ impl Server {
                 format!("{} takes the completion id as its argument", feedback::ACCEPT_COMMAND),
             ));
         };
+        wisp_complete::service::Metrics::add(&self.state.service.metrics.accepted, 1);
         if !self.state.feedback.enabled() {
             return Ok(None);
         }
