@@ -24,6 +24,8 @@ fn main() -> anyhow::Result<()> {
         model_path: PathBuf::from(model),
         llama_server: rest.first().filter(|path| path.as_str() != "-").map(PathBuf::from),
         before: None,
+        remote_url: None,
+        log_suffix: String::new(),
         max_keystrokes: number(1, DEFAULT_MAX_KEYSTROKES)?,
         threads: number(2, std::thread::available_parallelism().map_or(1, usize::from))?,
         seed: number(3, 1)? as u64,

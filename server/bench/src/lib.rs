@@ -11,6 +11,7 @@
 pub mod history;
 pub mod http;
 pub mod llama_run;
+pub mod load;
 pub mod lsp;
 pub mod open;
 pub mod pace;
@@ -45,6 +46,10 @@ pub struct ReplayOptions {
     pub llama_server: Option<PathBuf>,
     /// Another `wisp` binary (an earlier build) replayed with its defaults; `None` skips it.
     pub before: Option<PathBuf>,
+    /// The backend of [`wisp_run::WispMode::Remote`] runs.
+    pub remote_url: Option<String>,
+    /// Appended to log file names (several wisps in one work folder).
+    pub log_suffix: String,
     /// File extensions to replay, e.g. `["rs", "py", "ts", "js", "go"]`.
     pub extensions: Vec<String>,
 }

@@ -87,7 +87,7 @@ pub fn prompt_tokens_total(metrics: &str) -> Option<f64> {
         .and_then(|value| value.trim().parse().ok())
 }
 
-fn wait_healthy(server: &mut ChildGuard, port: u16, log_path: &Path) -> anyhow::Result<()> {
+pub fn wait_healthy(server: &mut ChildGuard, port: u16, log_path: &Path) -> anyhow::Result<()> {
     let deadline = Instant::now() + HEALTH_TIMEOUT;
     loop {
         if let Some(status) = server.try_exited()? {

@@ -104,6 +104,8 @@ impl Drop for ChildGuard {
 pub struct RssSampler {
     stop: Arc<AtomicBool>,
     peak_bytes: Arc<AtomicU64>,
+    /// One sample a second: (time since the start, bytes).
+    series: Arc<std::sync::Mutex<Vec<(Duration, u64)>>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -111,27 +113,41 @@ impl RssSampler {
     pub fn start(pid: u32) -> RssSampler {
         let stop = Arc::new(AtomicBool::new(false));
         let peak_bytes = Arc::new(AtomicU64::new(0));
+        let series = Arc::new(std::sync::Mutex::new(Vec::new()));
         let thread = {
-            let (stop, peak_bytes) = (Arc::clone(&stop), Arc::clone(&peak_bytes));
+            let (stop, peak_bytes, series) =
+                (Arc::clone(&stop), Arc::clone(&peak_bytes), Arc::clone(&series));
             thread::spawn(move || {
                 let status_path = format!("/proc/{pid}/status");
+                let started = std::time::Instant::now();
+                let mut next_sample = Duration::ZERO;
                 while !stop.load(Ordering::Relaxed) {
                     if let Some(bytes) =
                         std::fs::read_to_string(&status_path).ok().and_then(|status| vm_rss_bytes(&status))
                     {
                         peak_bytes.fetch_max(bytes, Ordering::Relaxed);
+                        if started.elapsed() >= next_sample {
+                            series.lock().unwrap_or_else(|p| p.into_inner()).push((started.elapsed(), bytes));
+                            next_sample += Duration::from_secs(1);
+                        }
                     }
                     thread::sleep(RSS_SAMPLE_INTERVAL);
                 }
             })
         };
-        RssSampler { stop, peak_bytes, thread: Some(thread) }
+        RssSampler { stop, peak_bytes, series, thread: Some(thread) }
     }
 
     /// Stops sampling; the peak, or `None` when no sample could be read (not Linux).
-    pub fn finish(mut self) -> Option<u64> {
+    pub fn finish(self) -> Option<u64> {
+        self.finish_with_series().0
+    }
+
+    /// Stops sampling; the peak and one sample a second.
+    pub fn finish_with_series(mut self) -> (Option<u64>, Vec<(Duration, u64)>) {
         self.stop_thread();
-        Some(self.peak_bytes.load(Ordering::Relaxed)).filter(|&bytes| bytes > 0)
+        let series = std::mem::take(&mut *self.series.lock().unwrap_or_else(|p| p.into_inner()));
+        (Some(self.peak_bytes.load(Ordering::Relaxed)).filter(|&bytes| bytes > 0), series)
     }
 
     fn stop_thread(&mut self) {

@@ -169,6 +169,7 @@ mod tests {
             joined_rate: None,
             joined_hit_rate: None,
             peak_rss_bytes: rss,
+            rss_series: Vec::new(),
             wall: Duration::from_secs(3),
             startup: Duration::from_millis(500),
             latencies_ms: vec![Some(p50), None, Some(p50 * 2.0)],

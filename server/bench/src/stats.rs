@@ -49,6 +49,8 @@ pub struct RunStats {
     /// Requests answered with the rest of the earlier generation they joined.
     pub joined_hit_rate: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
+    /// Resident memory once a second from the start of the replay: (time, bytes).
+    pub rss_series: Vec<(Duration, u64)>,
     /// From the first session's start to the last session's end (model loading excluded).
     pub wall: Duration,
     /// From starting the process to the model being ready.
@@ -93,6 +95,7 @@ impl RunStats {
             joined_rate: None,
             joined_hit_rate: None,
             peak_rss_bytes: None,
+            rss_series: Vec::new(),
             wall,
             startup,
             latencies_ms: per_keystroke,

@@ -39,6 +39,8 @@ pub enum WispMode {
     NoReuse,
     /// [`ReplayOptions::before`], an earlier build, with its defaults.
     Before,
+    /// The defaults with `model.remote.url` set to [`ReplayOptions::remote_url`].
+    Remote,
 }
 
 /// `initializationOptions` for a run.
@@ -59,6 +61,10 @@ pub fn initialization_options(
             // Without reuse a warm-up at open is thrown away: leave it out too.
             init["completion"] = json!({ "cache": false, "prefetch": false });
         }
+    }
+    if mode == WispMode::Remote {
+        let url = options.remote_url.as_deref().context("no remote URL to point wisp at")?;
+        model = json!({ "remote": { "url": url } });
     }
     init["model"] = model;
     Ok(init)
@@ -197,6 +203,7 @@ pub fn replay(
         WispMode::Default => ("wisp", "wisp"),
         WispMode::NoReuse => ("wisp without reuse", "wisp-no-reuse"),
         WispMode::Before => ("wisp before", "wisp-before"),
+        WispMode::Remote => ("wisp on a remote backend", "wisp-remote"),
     };
     let binary = match (mode, &options.before) {
         (WispMode::Before, Some(before)) => before,
@@ -275,11 +282,12 @@ pub fn replay(
         }
         Err(error) => bail!("{label} answered wisp/metrics with an error: {}", error.message),
     };
-    let peak_rss_bytes = sampler.finish();
+    let (peak_rss_bytes, rss_series) = sampler.finish_with_series();
     server.shut_down(SHUTDOWN_TIMEOUT)?;
 
     let mut stats = RunStats::from_records(label, &records, wall, startup);
     stats.peak_rss_bytes = peak_rss_bytes;
+    stats.rss_series = rss_series;
     if let Some(metrics) = metrics {
         let keystrokes = records.len() as f64;
         stats.prompt_tokens_evaluated_per_keystroke =
@@ -326,6 +334,8 @@ mod tests {
             model_path: "/m.gguf".into(),
             llama_server: None,
             before: None,
+            remote_url: None,
+            log_suffix: String::new(),
             extensions: vec![],
         };
         assert_eq!(

@@ -195,6 +195,36 @@ enum BenchCommand {
         #[arg(long, value_delimiter = ',', default_value = "rs,py,ts,js,go")]
         extensions: Vec<String>,
     },
+    /// Many editors typing at once, each with its own wisp, sharing one llama-server (and, with
+    /// --embedded, each with its own model): latency, errors and memory over the run.
+    Load {
+        /// The git repository whose history is typed.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// A registry model id or a GGUF path (default: the registry default).
+        #[arg(long)]
+        model: Option<String>,
+        /// Simulated editors.
+        #[arg(long, default_value_t = 16)]
+        editors: usize,
+        /// Minutes each editor types.
+        #[arg(long, default_value_t = 10.0)]
+        minutes: f64,
+        /// The shared llama-server (scripts/build-llama-cpp-tools builds one).
+        #[arg(long)]
+        llama_server: Option<PathBuf>,
+        /// Also run every editor with its own embedded model.
+        #[arg(long)]
+        embedded: bool,
+        /// CPU threads of llama-server and of each embedded model (default: the number of cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// File extensions to type.
+        #[arg(long, value_delimiter = ',', default_value = "rs,py,ts,js,go")]
+        extensions: Vec<String>,
+    },
     /// Time from opening a large file to its first suggestion, with the fast first answer and
     /// with the full prompt evaluated first.
     Open {
@@ -428,9 +458,41 @@ fn bench_command(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 model_path: choice.path,
                 llama_server,
                 before,
+                remote_url: None,
+                log_suffix: String::new(),
                 extensions,
             };
             wisp_bench::run(&options, &mut std::io::stdout().lock())?;
+        }
+        BenchCommand::Load {
+            repo,
+            model,
+            editors,
+            minutes,
+            llama_server,
+            embedded,
+            threads,
+            seed,
+            extensions,
+        } => {
+            if !(minutes > 0.0) {
+                anyhow::bail!("--minutes must be above 0");
+            }
+            let model_config = complete::model_config_for(model.as_deref(), threads);
+            let choice = wisp_complete::models::choose(&model_config).map_err(anyhow::Error::msg)?;
+            let options = wisp_bench::load::LoadOptions {
+                wisp_binary: std::env::current_exe().context("finding the wisp binary")?,
+                repo,
+                model_path: choice.path,
+                editors,
+                duration: std::time::Duration::from_secs_f64(minutes * 60.0),
+                llama_server,
+                embedded,
+                threads: model_config.llama_options().threads,
+                seed,
+                extensions,
+            };
+            wisp_bench::load::run(&options, &mut std::io::stdout().lock())?;
         }
         BenchCommand::Open { file, model, trials, seed, threads } => {
             let model_config = complete::model_config_for(model.as_deref(), threads);
