@@ -285,3 +285,39 @@ fn a_remote_llama_server_answers_and_wisp_recovers_from_its_failures() {
     assert_eq!(client.shutdown_and_exit().code(), Some(0));
     drop(server);
 }
+
+#[test]
+fn with_fallback_the_local_model_answers_while_the_backend_is_down() {
+    let upstream = free_port();
+    let server = LlamaServer::start(upstream);
+    // Failing from the start: the API question (GET /props) fails too, so Wisp takes the server
+    // for an OpenAI-compatible one and uses llama-server's /v1/completions once it is back.
+    let fault = Arc::new(Mutex::new(Fault::Status500));
+    let proxy = start_proxy(upstream, Arc::clone(&fault));
+
+    let mut client = Client::spawn(&[("WISP_LOG", "wisp_complete=debug,wisp_engine=debug")]);
+    client.initialize(
+        json!({
+            "model": { "remote": { "url": format!("http://127.0.0.1:{proxy}"), "retries": 0, "fallback": true } },
+            "completion": { "min_confidence": 0.0, "cache": false },
+            "context": { "mode": "file", "index": false },
+            "telemetry": { "events": false }
+        }),
+        json!({}),
+    );
+    status(&mut client, "Normal", "backend at");
+
+    // Down: the model in-process answers, and the status says so.
+    assert_suggests(&ask(&mut client, "fallback"));
+    let warning = status(&mut client, "Warning", "answering with the local model");
+    assert!(warning.contains("HTTP 500"), "{warning}");
+
+    // Back: the backend answers again (through its OpenAI-compatible API), and the status is
+    // normal again.
+    *fault.lock().unwrap() = Fault::Pass;
+    assert_suggests(&ask(&mut client, "fallback-back"));
+    let ready = status(&mut client, "Normal", "ready:");
+    assert!(ready.contains("OpenAI-compatible backend") || ready.contains("backend at"), "{ready}");
+    assert_eq!(client.shutdown_and_exit().code(), Some(0));
+    drop(server);
+}

@@ -63,8 +63,10 @@ pub fn initialization_options(
         }
     }
     if mode == WispMode::Remote {
+        // The served model's vocabulary is the GGUF file at hand: prompts are counted here, not
+        // by a /tokenize request per line to the shared server.
         let url = options.remote_url.as_deref().context("no remote URL to point wisp at")?;
-        model = json!({ "remote": { "url": url } });
+        model = json!({ "remote": { "url": url, "vocabulary": model_path } });
     }
     init["model"] = model;
     Ok(init)
@@ -210,7 +212,7 @@ pub fn replay(
         (WispMode::Before, None) => bail!("no earlier wisp binary to replay (ReplayOptions::before)"),
         _ => &options.wisp_binary,
     };
-    let log_path = work_dir.join(format!("{slug}.log"));
+    let log_path = work_dir.join(format!("{slug}{}.log", options.log_suffix));
     let mut started =
         start(binary, repo, initialization_options(options, mode, true)?, label, log_path.clone())?;
     if mode == WispMode::NoReuse && started.error_messages.iter().any(|message| message.contains("cache")) {

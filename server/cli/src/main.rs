@@ -475,7 +475,7 @@ fn bench_command(command: BenchCommand) -> anyhow::Result<ExitCode> {
             seed,
             extensions,
         } => {
-            if !(minutes > 0.0) {
+            if minutes.is_nan() || minutes <= 0.0 {
                 anyhow::bail!("--minutes must be above 0");
             }
             let model_config = complete::model_config_for(model.as_deref(), threads);

@@ -326,6 +326,10 @@ pub struct RemoteConfig {
     /// Requests in flight at once from this editor.
     #[serde(default = "default_remote_concurrency")]
     pub max_concurrent: usize,
+    /// While the service is down, answer with the model in-process (`model.id` or `model.path`,
+    /// loaded the first time it is needed) instead of showing nothing.
+    #[serde(default)]
+    pub fallback: bool,
 }
 
 fn default_token_env() -> String {
@@ -354,6 +358,7 @@ impl std::fmt::Debug for RemoteConfig {
             .field("token_env", &self.token_env)
             .field("allow_http", &self.allow_http)
             .field("vocabulary", &self.vocabulary)
+            .field("fallback", &self.fallback)
             .finish_non_exhaustive()
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wisp_engine::registry::{self, Registry};
-use wisp_engine::{Engine, LlamaEngine, RemoteEngine, RemoteOptions};
+use wisp_engine::{Engine, FallbackEngine, LlamaEngine, RemoteEngine, RemoteOptions};
 
 use crate::config::{ModelConfig, RemoteConfig};
 
@@ -47,8 +47,17 @@ pub struct Loaded {
 pub fn load(config: &ModelConfig) -> Result<Loaded, String> {
     let started = Instant::now();
     if let Some(remote) = &config.remote {
-        let engine = connect(remote, config.n_ctx)?;
-        return Ok(Loaded { engine: Arc::new(engine), load_time: started.elapsed() });
+        let engine: Arc<dyn Engine> = Arc::new(connect(remote, config.n_ctx)?);
+        let engine = if remote.fallback {
+            let local = ModelConfig { remote: None, ..config.clone() };
+            let load_local: wisp_engine::fallback::Loader = Box::new(move || {
+                load(&local).map(|loaded| loaded.engine).map_err(wisp_engine::EngineError::Backend)
+            });
+            Arc::new(FallbackEngine::new(engine, load_local))
+        } else {
+            engine
+        };
+        return Ok(Loaded { engine, load_time: started.elapsed() });
     }
     let choice = choose(config)?;
     if let Some(entry) = &choice.registry_entry {

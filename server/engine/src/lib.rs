@@ -8,6 +8,7 @@
 
 #![deny(clippy::print_stdout)]
 
+pub mod fallback;
 pub mod fim;
 pub mod gguf;
 pub mod guide;
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+pub use fallback::FallbackEngine;
 pub use guide::{Guide, GuideStrength, NameOracle};
 pub use llama::{
     LlamaEngine, LlamaOptions, BACKGROUND_CHUNK_TOKENS, DRAFT_MAX_TOKENS, N_SEQUENCES, PROMPT_CHUNK_TOKENS,

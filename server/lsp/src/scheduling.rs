@@ -90,13 +90,26 @@ impl Server {
                 }
                 self.status("Warning", format!("suggestions paused: {why}"), false).await;
             }
-            Ok(_) if self.state.degraded.swap(false, Ordering::Relaxed) => {
-                let device = match &*self.state.model.read().unwrap_or_else(|p| p.into_inner()) {
-                    wisp_complete::service::ModelState::Ready(engine) => engine.model().device.clone(),
-                    _ => String::new(),
+            Ok(_) => {
+                // A remote backend may answer through its fallback, the local model: that is
+                // said too.
+                let (device, warning) = match &*self.state.model.read().unwrap_or_else(|p| p.into_inner()) {
+                    wisp_complete::service::ModelState::Ready(engine) => {
+                        (engine.model().device.clone(), engine.warning())
+                    }
+                    _ => return,
                 };
-                tracing::info!("the model answers again ({device})");
-                self.status("Normal", format!("ready: {device}"), false).await;
+                match warning {
+                    Some(warning) if !self.state.degraded.swap(true, Ordering::Relaxed) => {
+                        self.status("Warning", warning, false).await;
+                    }
+                    Some(_) => {}
+                    None if self.state.degraded.swap(false, Ordering::Relaxed) => {
+                        tracing::info!("the model answers again ({device})");
+                        self.status("Normal", format!("ready: {device}"), false).await;
+                    }
+                    None => {}
+                }
             }
             _ => {}
         }

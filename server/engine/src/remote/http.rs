@@ -42,7 +42,7 @@ impl Endpoint {
         };
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         if authority.contains('@') {
-            return Err(format!("\"{url}\": put credentials in backend.token, not in the URL"));
+            return Err(format!("\"{url}\": put credentials in model.remote.token, not in the URL"));
         }
         let default_port = if scheme == Scheme::Https { 443 } else { 80 };
         let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
@@ -435,7 +435,7 @@ mod tests {
         assert!(Endpoint::parse("http://[::1]:9000").unwrap().is_loopback());
         assert!(Endpoint::parse("http://localhost").unwrap().is_loopback());
         assert!(Endpoint::parse("ftp://x").is_err());
-        assert!(Endpoint::parse("http://user:pw@host").unwrap_err().contains("backend.token"));
+        assert!(Endpoint::parse("http://user:pw@host").unwrap_err().contains("model.remote.token"));
         assert!(Endpoint::parse("http://host:port").is_err());
     }
 

@@ -194,14 +194,14 @@ impl RemoteEngine {
         let endpoint = Endpoint::parse(&options.url).map_err(config)?;
         if endpoint.scheme == Scheme::Http && !endpoint.is_loopback() && !options.allow_http {
             return Err(config(format!(
-                "{} is plain HTTP to another machine: prompts hold your code — use https://, or set \"backend.allow_http = true\" if the network is trusted",
+                "{} is plain HTTP to another machine: prompts hold your code — use https://, or set \"model.remote.allow_http = true\" if the network is trusted",
                 endpoint.display()
             )));
         }
         let tls = if endpoint.scheme == Scheme::Https {
             let pem = match &options.ca_file {
                 Some(path) => Some(std::fs::read(path).map_err(|error| {
-                    config(format!("reading backend.ca_file {}: {error}", path.display()))
+                    config(format!("reading model.remote.ca_file {}: {error}", path.display()))
                 })?),
                 None => None,
             };
@@ -297,16 +297,16 @@ impl RemoteEngine {
             HttpError::Cancelled => EngineError::Remote { why: "cancelled".into() },
             HttpError::Timeout(after) => EngineError::Remote {
                 why: format!(
-                    "the backend at {} sent nothing for {:.0} s — is it overloaded? (backend.stall_timeout_ms)",
+                    "the backend at {} sent nothing for {:.0} s — is it overloaded? (model.remote.timeout_ms)",
                     self.endpoint.display(),
                     after.as_secs_f64()
                 ),
             },
             HttpError::Connect(what) => EngineError::Remote {
-                why: format!("cannot reach the backend at {what} — is it running? (backend.url)"),
+                why: format!("cannot reach the backend at {what} — is it running? (model.remote.url)"),
             },
             HttpError::Tls { host, why } => EngineError::Remote {
-                why: format!("TLS with {host} failed: {why} — check the certificate, or backend.ca_file"),
+                why: format!("TLS with {host} failed: {why} — check the certificate, or model.remote.ca_file"),
             },
             other => EngineError::Remote { why: format!("the backend at {}: {other}", self.endpoint.display()) },
         };
@@ -316,9 +316,9 @@ impl RemoteEngine {
     fn status_failure(&self, status: u16, body: &str) -> Failure {
         let message = wire::error_message(body);
         let fix = match status {
-            401 | 403 => " — check backend.token (or the WISP_BACKEND_TOKEN environment variable)",
-            404 => " — check backend.url and backend.api (is this an OpenAI-compatible server?)",
-            400 | 422 => " — check backend.model and the model's context size (model.n_ctx)",
+            401 | 403 => " — check model.remote.token (or the WISP_BACKEND_TOKEN environment variable)",
+            404 => " — check model.remote.url and model.remote.api (is this an OpenAI-compatible server?)",
+            400 | 422 => " — check model.remote.name and the model's context size (model.n_ctx)",
             _ => "",
         };
         Failure {
@@ -584,7 +584,7 @@ impl RemoteEngine {
             }
             Some((404 | 405 | 501, _)) => {
                 tracing::info!(
-                    "backend {} has no /tokenize: prompt budgets are estimated (set backend.vocabulary for exact counts)",
+                    "backend {} has no /tokenize: prompt budgets are estimated (set model.remote.vocabulary for exact counts)",
                     self.endpoint.display()
                 );
                 *self.server_tokenizes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(false);
@@ -781,7 +781,7 @@ mod tests {
     #[test]
     fn plain_http_to_another_host_is_refused_unless_allowed() {
         let error = engine("http://10.1.2.3:8080").unwrap_err().to_string();
-        assert!(error.contains("https://") && error.contains("backend.allow_http"), "{error}");
+        assert!(error.contains("https://") && error.contains("model.remote.allow_http"), "{error}");
         assert!(engine("http://127.0.0.1:8080").is_ok());
         let mut options = RemoteOptions::new("http://10.1.2.3:8080");
         options.allow_http = true;
