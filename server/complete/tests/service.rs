@@ -65,7 +65,7 @@ async fn a_newer_request_for_the_document_supersedes_the_one_running() {
     let service = Arc::new(CompletionService::default());
     // Code that parses where it is suggested (the syntax check would hold back anything else).
     let slow = ScriptedEngine::new("one + two + three + four + five + six + seven + eight;\n")
-        .with_delay_per_piece(Duration::from_millis(50));
+        .with_delay_per_piece(Duration::from_millis(100));
     let model = ready(slow);
     let config = Arc::new(Config::default());
 
@@ -75,6 +75,13 @@ async fn a_newer_request_for_the_document_supersedes_the_one_running() {
             async move { ask(&service, cursor("fn a() {\n    let x = $0\n}\n"), &model, &config).await },
         )
     };
+    // Until the first request is in the pipeline (on a busy machine a spawned task may start
+    // late), then a little longer: it is generating when the second comes.
+    let entered = std::time::Instant::now();
+    while service.metrics.requests.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        assert!(entered.elapsed() < Duration::from_secs(30), "the first request never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     tokio::time::sleep(Duration::from_millis(120)).await;
     // Another cursor in the same document: the first request's text does not agree with it.
     let second = ask(&service, cursor("fn a() {\n    let y = $0\n}\n"), &model, &config).await;
