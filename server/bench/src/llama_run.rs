@@ -87,7 +87,7 @@ pub fn prompt_tokens_total(metrics: &str) -> Option<f64> {
         .and_then(|value| value.trim().parse().ok())
 }
 
-pub fn wait_healthy(server: &mut ChildGuard, port: u16, log_path: &Path) -> anyhow::Result<()> {
+fn wait_healthy(server: &mut ChildGuard, port: u16, log_path: &Path) -> anyhow::Result<()> {
     let deadline = Instant::now() + HEALTH_TIMEOUT;
     loop {
         if let Some(status) = server.try_exited()? {
@@ -109,6 +109,39 @@ pub fn wait_healthy(server: &mut ChildGuard, port: u16, log_path: &Path) -> anyh
     }
 }
 
+/// Starts llama-server on a free loopback port with `model`, `threads`, `context` cells shared by
+/// `slots` slots and `extra` arguments, logging to `log_path`, and waits until it is healthy.
+pub fn start_server(
+    binary: &Path,
+    model: &Path,
+    threads: usize,
+    context: usize,
+    slots: usize,
+    extra: &[&str],
+    log_path: &Path,
+) -> anyhow::Result<(ChildGuard, u16)> {
+    let port = http::free_loopback_port()?;
+    let log = File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let child = Command::new(binary)
+        .arg("-m")
+        .arg(model)
+        .args(["-t", &threads.to_string()])
+        .args(["-c", &context.to_string()])
+        .args(["-np", &slots.to_string()])
+        .args(["--port", &port.to_string(), "--host", "127.0.0.1"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().context("duplicating the log file handle")?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| {
+            format!("starting {} — build it with scripts/build-llama-cpp-tools", binary.display())
+        })?;
+    let mut server = ChildGuard::new(child);
+    wait_healthy(&mut server, port, log_path)?;
+    Ok((server, port))
+}
+
 /// Replays `sessions` against llama-server; `notes` collects caveats for the report.
 pub fn replay(
     options: &ReplayOptions,
@@ -118,27 +151,17 @@ pub fn replay(
     work_dir: &Path,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<RunStats> {
-    let port = http::free_loopback_port()?;
-    let log_path = work_dir.join("llama-server.log");
-    let log = File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
     let started = Instant::now();
-    let child = Command::new(llama_server)
-        .arg("-m")
-        .arg(&options.model_path)
-        .args(["-t", &options.threads.to_string()])
-        .args(["-c", &CONTEXT_TOKENS.to_string()])
-        .args(["--port", &port.to_string(), "--host", "127.0.0.1"])
-        .args(["--cache-reuse", &CACHE_REUSE_TOKENS.to_string()])
-        .args(["-np", "1", "--metrics"])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().context("duplicating the log file handle")?)
-        .stderr(log)
-        .spawn()
-        .with_context(|| {
-            format!("starting {} — build it with scripts/build-llama-cpp-tools", llama_server.display())
-        })?;
-    let mut server = ChildGuard::new(child);
-    wait_healthy(&mut server, port, &log_path)?;
+    let cache_reuse = CACHE_REUSE_TOKENS.to_string();
+    let (mut server, port) = start_server(
+        llama_server,
+        &options.model_path,
+        options.threads,
+        CONTEXT_TOKENS,
+        1,
+        &["--cache-reuse", &cache_reuse, "--metrics"],
+        &work_dir.join("llama-server.log"),
+    )?;
     let startup = started.elapsed();
 
     let init = wisp_run::initialization_options(options, WispMode::Default, false)?;

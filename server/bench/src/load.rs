@@ -5,18 +5,16 @@
 //! suggested keystrokes, errors (the target is none), and each process's resident memory at the
 //! start and the end of the run (it should stay flat).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
 use crate::history::{self, Session};
-use crate::process::{ChildGuard, RssSampler, WorkDir};
+use crate::process::{RssSampler, WorkDir};
 use crate::stats::percentile;
 use crate::wisp_run::{self, WispMode};
-use crate::{http, llama_run, ReplayOptions, RunStats};
+use crate::{llama_run, ReplayOptions, RunStats};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -125,25 +123,15 @@ fn remote_run(
     sessions: &[Vec<Session>],
     work_dir: &Path,
 ) -> anyhow::Result<LoadRun> {
-    let port = http::free_loopback_port()?;
-    let log_path = work_dir.join("llama-server.log");
-    let log = File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-    let child = Command::new(binary)
-        .arg("-m")
-        .arg(&options.model_path)
-        .args(["-t", &options.threads.to_string()])
-        .args(["-c", &(CONTEXT_PER_SLOT * options.editors).to_string()])
-        .args(["-np", &options.editors.to_string()])
-        .args(["--port", &port.to_string(), "--host", "127.0.0.1"])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().context("duplicating the log file handle")?)
-        .stderr(log)
-        .spawn()
-        .with_context(|| {
-            format!("starting {} — build it with scripts/build-llama-cpp-tools", binary.display())
-        })?;
-    let mut server = ChildGuard::new(child);
-    llama_run::wait_healthy(&mut server, port, &log_path)?;
+    let (server, port) = llama_run::start_server(
+        binary,
+        &options.model_path,
+        options.threads,
+        CONTEXT_PER_SLOT * options.editors,
+        options.editors,
+        &[],
+        &work_dir.join("llama-server.log"),
+    )?;
     let sampler = RssSampler::start(server.id());
     let url = format!("http://127.0.0.1:{port}");
     let (editors, _) = editors_run(options, repo, sessions, work_dir, WispMode::Remote, Some(url))?;
