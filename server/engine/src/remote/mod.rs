@@ -15,15 +15,17 @@
 //! server's `/tokenize` (cached), or estimated when it has none, and the model gets plain prompts.
 
 mod http;
+mod resilience;
 mod wire;
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use http::{Endpoint, HttpError, Scheme};
+use resilience::{jittered, sleep_unless_cancelled, Breaker, Limit, RETRY_BASE};
 pub use wire::RemoteApi;
 use wire::{Event, WirePrompt};
 
@@ -100,58 +102,10 @@ impl RemoteOptions {
     }
 }
 
-/// Longest cooldown of an open circuit.
-const MAX_COOLDOWN: Duration = Duration::from_secs(60);
-/// First retry delay; doubles per try, with ±50% jitter.
-const RETRY_BASE: Duration = Duration::from_millis(100);
 /// Counts kept from `/tokenize` before the cache starts over.
 const TOKEN_CACHE_ENTRIES: usize = 50_000;
 /// Largest error body read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
-
-/// The state of the circuit breaker.
-#[derive(Debug, Default)]
-struct Breaker {
-    failures: u32,
-    /// Open until then.
-    open_until: Option<Instant>,
-    /// Cooldown of the next opening.
-    cooldown: Option<Duration>,
-}
-
-/// A counting semaphore that gives up when the request is cancelled.
-#[derive(Debug, Default)]
-struct Limit {
-    in_flight: Mutex<usize>,
-    freed: Condvar,
-}
-
-struct Permit<'a>(&'a Limit);
-
-impl Limit {
-    fn acquire(&self, max: usize, cancel: &CancelFlag) -> Option<Permit<'_>> {
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        while *in_flight >= max.max(1) {
-            if cancel.is_cancelled() {
-                return None;
-            }
-            in_flight = self
-                .freed
-                .wait_timeout(in_flight, http::POLL)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .0;
-        }
-        *in_flight += 1;
-        Some(Permit(self))
-    }
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        *self.0.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) -= 1;
-        self.0.freed.notify_one();
-    }
-}
 
 /// An engine whose model runs on another server.
 pub struct RemoteEngine {
@@ -162,7 +116,7 @@ pub struct RemoteEngine {
     api: Mutex<Option<RemoteApi>>,
     vocabulary: Option<crate::llama::VocabularyOnly>,
     redact: Redactor,
-    breaker: Mutex<Breaker>,
+    breaker: Breaker,
     limit: Limit,
     token_counts: Mutex<HashMap<u64, usize>>,
     /// Whether `/tokenize` answered (None: not asked yet).
@@ -228,6 +182,7 @@ impl RemoteEngine {
             fim_suffix_first: vocabulary.as_ref().is_some_and(|vocabulary| vocabulary.fim_suffix_first),
             device: format!("{} backend at {}", api_name(options.api), endpoint.display()),
         };
+        let breaker = Breaker::new(options.breaker_failures, options.breaker_cooldown, endpoint.display());
         let mut engine = RemoteEngine {
             info,
             api: Mutex::new(options.api),
@@ -236,7 +191,7 @@ impl RemoteEngine {
             tls,
             vocabulary,
             redact,
-            breaker: Mutex::default(),
+            breaker,
             limit: Limit::default(),
             token_counts: Mutex::default(),
             server_tokenizes: Mutex::new(None),
@@ -513,45 +468,6 @@ impl RemoteEngine {
         })
     }
 
-    /// Fails at once while the circuit is open.
-    fn check_breaker(&self) -> Result<(), EngineError> {
-        let breaker = self.breaker.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match breaker.open_until {
-            Some(until) if Instant::now() < until => Err(EngineError::Remote {
-                why: format!(
-                    "the backend at {} failed {} times in a row; trying it again in {:.0} s",
-                    self.endpoint.display(),
-                    breaker.failures,
-                    until.saturating_duration_since(Instant::now()).as_secs_f64().ceil()
-                ),
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    fn record(&self, success: bool) {
-        let mut breaker = self.breaker.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if success {
-            if breaker.failures >= self.options.breaker_failures {
-                tracing::info!("backend {} answers again", self.endpoint.display());
-            }
-            *breaker = Breaker::default();
-            return;
-        }
-        breaker.failures += 1;
-        if breaker.failures >= self.options.breaker_failures {
-            let cooldown = breaker.cooldown.unwrap_or(self.options.breaker_cooldown);
-            breaker.open_until = Some(Instant::now() + cooldown);
-            breaker.cooldown = Some((cooldown * 2).min(MAX_COOLDOWN));
-            tracing::warn!(
-                "backend {}: {} failures in a row, pausing requests for {:.0} s",
-                self.endpoint.display(),
-                breaker.failures,
-                cooldown.as_secs_f64()
-            );
-        }
-    }
-
     /// Token count from the server's `/tokenize`; None when it has none.
     fn server_count(&self, text: &str) -> Option<usize> {
         if *self.server_tokenizes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) == Some(false) {
@@ -638,24 +554,6 @@ fn estimate_tokens(text: &str) -> usize {
     text.len().div_ceil(3)
 }
 
-fn jittered(delay: Duration, seed: u64) -> Duration {
-    // ±50%, from the request's clock: no two editors retry in step.
-    let unit = (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
-    delay.mul_f64(0.5 + unit)
-}
-
-/// Sleeps `delay` unless the request is cancelled first; false when it was.
-fn sleep_unless_cancelled(delay: Duration, cancel: &CancelFlag) -> bool {
-    let until = Instant::now() + delay;
-    while Instant::now() < until {
-        if cancel.is_cancelled() {
-            return false;
-        }
-        std::thread::sleep(http::POLL.min(until.saturating_duration_since(Instant::now())));
-    }
-    !cancel.is_cancelled()
-}
-
 impl Engine for RemoteEngine {
     fn model(&self) -> &ModelInfo {
         &self.info
@@ -728,13 +626,13 @@ impl Engine for RemoteEngine {
             ^ request.cache_key;
         let mut attempt = 0u32;
         loop {
-            self.check_breaker()?;
+            self.breaker.check().map_err(|why| EngineError::Remote { why })?;
             let result = self
                 .api(&request.cancel)
                 .and_then(|api| self.stream(api, request, &prompt, n_prompt, on_piece));
             match result {
                 Ok(generation) => {
-                    self.record(true);
+                    self.breaker.record(true);
                     return Ok(generation);
                 }
                 Err(failure) if request.cancel.is_cancelled() => {
@@ -743,7 +641,7 @@ impl Engine for RemoteEngine {
                 }
                 Err(failure) => {
                     if failure.server {
-                        self.record(false);
+                        self.breaker.record(false);
                     }
                     let retry = failure.server && !failure.delivered && attempt < self.options.retries;
                     tracing::warn!("{}{}", failure.error, if retry { " (trying again)" } else { "" });
@@ -795,27 +693,5 @@ mod tests {
         options.token = Some("sk-very-secret".into());
         let engine = RemoteEngine::connect(options, Arc::new(|text: &str| text.to_owned())).unwrap();
         assert!(!format!("{engine:?}").contains("sk-very-secret"));
-    }
-
-    #[test]
-    fn the_circuit_opens_after_failures_in_a_row_and_a_success_closes_it() {
-        let engine = engine("http://127.0.0.1:1").unwrap();
-        for _ in 0..3 {
-            assert!(engine.check_breaker().is_ok());
-            engine.record(false);
-        }
-        let error = engine.check_breaker().unwrap_err().to_string();
-        assert!(error.contains("3 times in a row") && error.contains("trying it again in 5 s"), "{error}");
-        engine.record(true);
-        assert!(engine.check_breaker().is_ok());
-    }
-
-    #[test]
-    fn retry_delays_are_jittered_around_the_base() {
-        let delays: Vec<Duration> = (0..20).map(|seed| jittered(Duration::from_millis(100), seed)).collect();
-        assert!(delays
-            .iter()
-            .all(|delay| *delay >= Duration::from_millis(50) && *delay <= Duration::from_millis(150)));
-        assert!(delays.windows(2).any(|pair| pair[0] != pair[1]));
     }
 }
