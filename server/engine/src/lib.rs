@@ -371,6 +371,27 @@ pub struct Generation {
     pub token_scores: Vec<TokenScore>,
 }
 
+impl Generation {
+    /// A generation that wrote nothing and evaluated nothing (a warm-up left to a server, a
+    /// request cancelled before it ran): the base the engines fill in.
+    pub fn empty(stop_reason: StopReason, n_prompt_tokens: usize) -> Generation {
+        Generation {
+            text: String::new(),
+            stop_reason,
+            n_prompt_tokens,
+            n_prompt_evaluated: 0,
+            n_generated: 0,
+            n_draft_accepted: 0,
+            n_guided: 0,
+            guide_ms: 0.0,
+            prompt_ms: 0.0,
+            decode_ms: 0.0,
+            mean_logprob: 0.0,
+            token_scores: Vec::new(),
+        }
+    }
+}
+
 /// The log-probability of the tokens behind one piece of the generated text.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TokenScore {

@@ -184,17 +184,10 @@ mod tests {
                 .collect();
             Ok(wisp_engine::Generation {
                 text: self.text.to_owned(),
-                stop_reason: wisp_engine::StopReason::StopRule,
-                n_prompt_tokens: 1,
                 n_prompt_evaluated: 1,
                 n_generated: token_scores.len(),
-                n_draft_accepted: 0,
-                n_guided: 0,
-                guide_ms: 0.0,
-                prompt_ms: 0.0,
-                decode_ms: 0.0,
-                mean_logprob: 0.0,
                 token_scores,
+                ..wisp_engine::Generation::empty(wisp_engine::StopReason::StopRule, 1)
             })
         }
     }

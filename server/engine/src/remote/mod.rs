@@ -599,20 +599,7 @@ impl Engine for RemoteEngine {
         if n_prompt + 1 >= self.info.n_ctx {
             return Err(EngineError::PromptTooLong { n_prompt, n_ctx: self.info.n_ctx });
         }
-        let nothing = |stop_reason| Generation {
-            text: String::new(),
-            stop_reason,
-            n_prompt_tokens: n_prompt,
-            n_prompt_evaluated: 0,
-            n_generated: 0,
-            n_draft_accepted: 0,
-            n_guided: 0,
-            guide_ms: 0.0,
-            prompt_ms: 0.0,
-            decode_ms: 0.0,
-            mean_logprob: 0.0,
-            token_scores: Vec::new(),
-        };
+        let nothing = |stop_reason| Generation::empty(stop_reason, n_prompt);
         if request.max_tokens == 0 {
             // A warm-up: the server keeps its own cache.
             return Ok(nothing(StopReason::MaxTokens));
