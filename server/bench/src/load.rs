@@ -191,11 +191,13 @@ fn print_run(run: &LoadRun, out: &mut dyn std::io::Write) -> std::io::Result<()>
     let keystrokes: usize = run.editors.iter().map(|stats| stats.keystrokes).sum();
     let suggested: usize = run.editors.iter().map(|stats| stats.suggested).sum();
     let errors: usize = run.editors.iter().map(|stats| stats.errors).sum();
+    let unanswered: u64 = run.editors.iter().filter_map(|stats| stats.unanswered).sum();
     let fmt = |value: Option<f64>| value.map_or("—".to_owned(), |ms| format!("{ms:.0} ms"));
     writeln!(out, "{}:", run.label)?;
     writeln!(
         out,
-        "  keystrokes {keystrokes}, suggested {suggested} ({:.1}%), errors {errors}",
+        "  keystrokes {keystrokes}, suggested {suggested} ({:.1}%), errors {errors}, \
+         unanswered by the model {unanswered} (backend down or behind: no suggestion, status warning)",
         100.0 * suggested as f64 / keystrokes.max(1) as f64
     )?;
     writeln!(

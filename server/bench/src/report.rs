@@ -160,6 +160,7 @@ mod tests {
             suggested: 5,
             share_suggested: 0.5,
             errors: 0,
+            unanswered: None,
             prompt_tokens_evaluated_per_keystroke: Some(12.0),
             prompt_tokens_evaluated_per_generation: None,
             prompt_tokens_per_generation: None,

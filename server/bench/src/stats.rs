@@ -31,6 +31,9 @@ pub struct RunStats {
     pub share_suggested: f64,
     /// Requests answered with an error.
     pub errors: usize,
+    /// Requests the model could not answer (a remote backend down or behind): typing gets an
+    /// empty answer for them, and the status says why. `None` when not reported.
+    pub unanswered: Option<u64>,
     /// Prompt tokens run through the model, divided by keystrokes; `None` when not reported.
     pub prompt_tokens_evaluated_per_keystroke: Option<f64>,
     /// Prompt tokens evaluated per model run for a keystroke (cancelled runs included).
@@ -86,6 +89,7 @@ impl RunStats {
             suggested,
             share_suggested: ratio(suggested as f64, records.len() as f64).unwrap_or(0.0),
             errors: records.iter().filter(|record| record.failed).count(),
+            unanswered: None,
             prompt_tokens_evaluated_per_keystroke: None,
             prompt_tokens_evaluated_per_generation: None,
             prompt_tokens_per_generation: None,

@@ -181,6 +181,7 @@ pub struct WispMetrics {
     pub requests: Option<u64>,
     pub suggestions: Option<u64>,
     pub cancelled: Option<u64>,
+    pub unanswered: Option<u64>,
     pub cache_exact_hits: Option<u64>,
     pub cache_typed_through_hits: Option<u64>,
     pub joined: Option<u64>,
@@ -304,6 +305,7 @@ pub fn replay(
             .zip(metrics.generations)
             .and_then(|(tokens, generations)| ratio(tokens as f64, generations as f64));
         stats.warm_up_tokens = metrics.warm_up_tokens;
+        stats.unanswered = metrics.unanswered;
         stats.cache_hit_rate = per_request(metrics.cache_exact_hits);
         stats.typed_through_hit_rate = per_request(metrics.cache_typed_through_hits);
         stats.joined_rate = per_request(metrics.joined);

@@ -17,6 +17,9 @@ pub struct Metrics {
     pub suggestions: AtomicU64,
     /// Requests (and prefetches) cancelled or superseded before they finished.
     pub cancelled: AtomicU64,
+    /// Requests the model could not answer (a remote backend down, slow or refusing; the status
+    /// says why). Typing gets no suggestion for them; an explicit request gets the error.
+    pub unanswered: AtomicU64,
     pub cache_exact_hits: AtomicU64,
     pub cache_typed_through_hits: AtomicU64,
     /// Requests that waited for the generation of an earlier keystroke instead of cancelling it
@@ -189,10 +192,15 @@ impl Metrics {
     /// The Prometheus text exposition of every figure (`wisp_` names).
     pub fn prometheus(&self) -> String {
         let mut out = String::new();
-        let counters: [(&str, &AtomicU64, &str); 14] = [
+        let counters: [(&str, &AtomicU64, &str); 15] = [
             ("requests_total", &self.requests, "Completion requests from the editor."),
             ("suggestions_total", &self.suggestions, "Requests answered with a suggestion."),
             ("cancelled_total", &self.cancelled, "Requests cancelled or superseded before they finished."),
+            (
+                "unanswered_total",
+                &self.unanswered,
+                "Requests the model could not answer (backend down or slow).",
+            ),
             (
                 "cache_exact_hits_total",
                 &self.cache_exact_hits,

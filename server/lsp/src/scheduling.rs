@@ -8,6 +8,7 @@ use tower_lsp_server::jsonrpc::{self, ErrorCode};
 use tower_lsp_server::ls_types::*;
 use wisp_complete::completion::Gathered;
 use wisp_complete::config::Config;
+use wisp_complete::metrics::Metrics;
 use wisp_complete::service::{Outcome, Request, SuggestError, Suggested, Trigger, Typing};
 
 use crate::feedback;
@@ -54,10 +55,23 @@ impl Server {
         let request = Request { gathered, trigger, config, model, typing };
         let outcome = self.state.service.suggest(request).await;
         self.note_model_health(&outcome).await;
-        let Outcome { suggested, remember_shown, window_start, grow } = outcome.map_err(|why| match why {
-            SuggestError::ModelUnavailable(why) => error(ErrorCode::ServerError(MODEL_UNAVAILABLE), why),
-            SuggestError::Internal(why) => error(ErrorCode::InternalError, why),
-        })?;
+        let Outcome { suggested, remember_shown, window_start, grow } = match outcome {
+            Ok(outcome) => outcome,
+            Err(SuggestError::ModelUnavailable(why)) => {
+                Metrics::add(&self.state.service.metrics.unanswered, 1);
+                if trigger == Trigger::Invoked || !self.model_ready() {
+                    // Asked for explicitly, or no model at all (missing, corrupt: the fix is in
+                    // the error).
+                    return Err(error(ErrorCode::ServerError(MODEL_UNAVAILABLE), why));
+                }
+                // While typing, a backend that is down or behind is said in the status (above),
+                // not as an error for every keystroke: the editor would log or pop up each one,
+                // and the keystroke shows nothing either way.
+                tracing::debug!(target: "wisp::completion", "no suggestion: {why}");
+                return Ok(None);
+            }
+            Err(SuggestError::Internal(why)) => return Err(error(ErrorCode::InternalError, why)),
+        };
         if let (true, Some((gathered, model))) = (grow, grow_from) {
             // The answer came from a short prompt: evaluate the full one while the user reads it.
             let state = Arc::clone(&self.state);
@@ -79,12 +93,8 @@ impl Server {
     /// open) and when it answers again: "Warning" with the reason, then "Normal".
     async fn note_model_health(&self, outcome: &Result<Outcome, SuggestError>) {
         use std::sync::atomic::Ordering;
-        let ready = matches!(
-            &*self.state.model.read().unwrap_or_else(|p| p.into_inner()),
-            wisp_complete::service::ModelState::Ready(_)
-        );
         match outcome {
-            Err(SuggestError::ModelUnavailable(why)) if ready => {
+            Err(SuggestError::ModelUnavailable(why)) if self.model_ready() => {
                 if !self.state.degraded.swap(true, Ordering::Relaxed) {
                     tracing::warn!("the model stopped answering: {why}");
                 }
@@ -113,6 +123,15 @@ impl Server {
             }
             _ => {}
         }
+    }
+
+    /// Whether a model is loaded (embedded, or a remote backend configured), however it is
+    /// answering right now.
+    fn model_ready(&self) -> bool {
+        matches!(
+            &*self.state.model.read().unwrap_or_else(|p| p.into_inner()),
+            wisp_complete::service::ModelState::Ready(_)
+        )
     }
 
     /// Computes the suggestion at a position in the background and keeps it in the cache, so the
