@@ -1,8 +1,9 @@
 //! A remote backend: the real `wisp` binary pointed at a real llama-server (built from the
 //! llama.cpp of llama-cpp-python's sdist by scripts/build-llama-cpp-tools) serving the default
 //! model on loopback, through a proxy that injects the failures a shared service has: HTTP 500,
-//! garbage, a stall, an answer cut off, the server killed. Each failure gives a clear error and a
-//! "Warning" status; Wisp answers again by itself once the server does.
+//! garbage, a stall, an answer cut off, the server killed. Each failure gives a "Warning" status
+//! with the reason (and, for a request the user asked for explicitly, the error itself; typing
+//! just shows nothing); Wisp answers again by itself once the server does.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use wisp_engine::registry::{self, Registry};
-use wisp_tests::client::{first_item, Client};
+use wisp_tests::client::{first_item, inline_params, Client};
 
 /// What the proxy does with the next connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +39,11 @@ fn llama_server_binary() -> PathBuf {
     path
 }
 
+fn default_model() -> PathBuf {
+    let registry = Registry::builtin();
+    registry.default_model().path_in(&registry::models_dir().unwrap())
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -48,8 +54,10 @@ struct LlamaServer {
 
 impl LlamaServer {
     fn start(port: u16) -> LlamaServer {
-        let registry = Registry::builtin();
-        let model = registry.default_model().path_in(&registry::models_dir().unwrap());
+        LlamaServer::start_with(port, &default_model())
+    }
+
+    fn start_with(port: u16, model: &std::path::Path) -> LlamaServer {
         let log =
             std::fs::File::create(std::env::temp_dir().join(format!("wisp-e2e-llama-server-{port}.log")))
                 .unwrap();
@@ -87,7 +95,7 @@ fn get_status(port: u16, path: &str) -> Option<u16> {
 }
 
 /// Reads a request's head and body (by its Content-Length).
-fn read_request(stream: &mut TcpStream) -> Vec<u8> {
+fn read_request(stream: &mut impl Read) -> Vec<u8> {
     let mut bytes = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
@@ -110,16 +118,21 @@ fn read_request(stream: &mut TcpStream) -> Vec<u8> {
     }
 }
 
-/// A proxy in front of llama-server whose behaviour the test switches.
-fn start_proxy(upstream: u16, fault: Arc<Mutex<Fault>>) -> u16 {
+/// A proxy in front of llama-server whose behaviour the test switches. Returns its port and the
+/// requests it saw (head and body, as text).
+fn start_proxy(upstream: u16, fault: Arc<Mutex<Fault>>) -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let requests = Arc::clone(&seen);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut client) = stream else { continue };
             let fault = *fault.lock().unwrap();
+            let seen = Arc::clone(&seen);
             std::thread::spawn(move || {
                 let request = read_request(&mut client);
+                seen.lock().unwrap().push(String::from_utf8_lossy(&request).into_owned());
                 match fault {
                     Fault::Status500 => {
                         let body =
@@ -166,7 +179,7 @@ fn start_proxy(upstream: u16, fault: Arc<Mutex<Fault>>) -> u16 {
             });
         }
     });
-    port
+    (port, requests)
 }
 
 const FILE: &str = "pub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n\npub fn sub(a: i32, b: i32) -> i32 {\n    a - b\n}\n\npub fn mul(a: i32, b: i32) -> i32 {\n    a\n}\n";
@@ -178,6 +191,23 @@ fn ask(client: &mut Client, name: &str) -> Value {
     let uri = format!("file:///tmp/remote-{name}.rs");
     client.open(&uri, "rust", FILE);
     client.inline_completion(&uri, 9, 5)
+}
+
+/// The same, asked for explicitly (`triggerKind` 1, a user's shortcut): the user waits for
+/// this one, so a failure is an error with the reason.
+fn ask_invoked(client: &mut Client, name: &str) -> Value {
+    let uri = format!("file:///tmp/remote-{name}.rs");
+    client.open(&uri, "rust", FILE);
+    let mut params = inline_params(&uri, 9, 5);
+    params["context"]["triggerKind"] = json!(1);
+    client.request("textDocument/inlineCompletion", params)
+}
+
+/// While typing, a failing backend shows nothing (the status bar says why): no error per
+/// keystroke.
+fn assert_quiet(response: &Value) {
+    assert!(response.get("error").is_none(), "typing gets no error: {response}");
+    assert!(first_item(response).is_none(), "nothing to show: {response}");
 }
 
 fn assert_suggests(response: &Value) {
@@ -205,7 +235,7 @@ fn a_remote_llama_server_answers_and_wisp_recovers_from_its_failures() {
     let upstream = free_port();
     let mut server = LlamaServer::start(upstream);
     let fault = Arc::new(Mutex::new(Fault::Pass));
-    let proxy = start_proxy(upstream, Arc::clone(&fault));
+    let (proxy, _) = start_proxy(upstream, Arc::clone(&fault));
 
     let mut client = Client::spawn(&[("WISP_LOG", "wisp_complete=debug,wisp_engine=debug")]);
     // A user's two lines (`[model.remote]`, `url = …`) and a token, plus test settings: no
@@ -238,11 +268,11 @@ fn a_remote_llama_server_answers_and_wisp_recovers_from_its_failures() {
         ("stall", Fault::Stall, "sent nothing for 2 s"),
     ] {
         set(injected);
-        let response = ask(&mut client, name);
-        let error = error_of(&response);
-        assert!(error.contains(expected), "{name}: {error}");
+        assert_quiet(&ask(&mut client, name));
         let warning = status(&mut client, "Warning", expected);
         assert!(warning.starts_with("suggestions paused"), "{warning}");
+        let error = error_of(&ask_invoked(&mut client, &format!("{name}-invoked")));
+        assert!(error.contains(expected), "{name}: {error}");
         set(Fault::Pass);
         assert_suggests(&ask(&mut client, &format!("{name}-after")));
         status(&mut client, "Normal", "ready: llama-server backend");
@@ -259,12 +289,17 @@ fn a_remote_llama_server_answers_and_wisp_recovers_from_its_failures() {
     drop(server);
     let mut errors = Vec::new();
     for attempt in 0..4 {
-        errors.push(error_of(&ask(&mut client, &format!("dead-{attempt}"))));
+        errors.push(error_of(&ask_invoked(&mut client, &format!("dead-{attempt}"))));
     }
     assert!(errors.iter().any(|error| error.contains("times in a row; trying it again in")), "{errors:?}");
     let started = Instant::now();
-    assert!(error_of(&ask(&mut client, "dead-open")).contains("trying it again"));
+    assert!(error_of(&ask_invoked(&mut client, "dead-open")).contains("trying it again"));
     assert!(started.elapsed() < Duration::from_secs(2), "an open circuit answers at once");
+    // Typing meanwhile: nothing shown, no error, and the status still says why.
+    let started = Instant::now();
+    assert_quiet(&ask(&mut client, "dead-typing"));
+    assert!(started.elapsed() < Duration::from_secs(2), "an open circuit answers typing at once");
+    status(&mut client, "Warning", "trying it again");
 
     // It comes back on the same port: Wisp answers again by itself.
     server = LlamaServer::start(upstream);
@@ -273,7 +308,8 @@ fn a_remote_llama_server_answers_and_wisp_recovers_from_its_failures() {
     loop {
         attempt += 1;
         let response = ask(&mut client, &format!("back-{attempt}"));
-        if response.get("result").is_some() {
+        // While the circuit is open, typing gets an empty answer; the first suggestion is back.
+        if first_item(&response).is_some() {
             assert_suggests(&response);
             break;
         }
@@ -293,7 +329,7 @@ fn with_fallback_the_local_model_answers_while_the_backend_is_down() {
     // Failing from the start: the API question (GET /props) fails too, so Wisp takes the server
     // for an OpenAI-compatible one and uses llama-server's /v1/completions once it is back.
     let fault = Arc::new(Mutex::new(Fault::Status500));
-    let proxy = start_proxy(upstream, Arc::clone(&fault));
+    let (proxy, _) = start_proxy(upstream, Arc::clone(&fault));
 
     let mut client = Client::spawn(&[("WISP_LOG", "wisp_complete=debug,wisp_engine=debug")]);
     client.initialize(
@@ -320,4 +356,214 @@ fn with_fallback_the_local_model_answers_while_the_backend_is_down() {
     assert!(ready.contains("OpenAI-compatible backend") || ready.contains("backend at"), "{ready}");
     assert_eq!(client.shutdown_and_exit().code(), Some(0));
     drop(server);
+}
+
+/// A team's own CA, and a certificate it issued for "localhost": what `ca_file` is for.
+struct TestPki {
+    ca_pem: String,
+    leaf: rustls::pki_types::CertificateDer<'static>,
+    leaf_key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+fn test_pki() -> TestPki {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "Wisp test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf =
+        CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&leaf_key, &ca).unwrap();
+    TestPki {
+        ca_pem: ca.pem(),
+        leaf: leaf.der().clone(),
+        leaf_key: rustls::pki_types::PrivatePkcs8KeyDer::from(leaf_key.serialize_der()).into(),
+    }
+}
+
+/// A TLS-terminating front (as a team's balancer is) for llama-server: decrypts each request,
+/// passes it on, and encrypts the answer as it streams. Keeps each request's head, to check
+/// what arrived.
+fn start_tls_front(upstream: u16, pki: &TestPki, heads: Arc<Mutex<Vec<String>>>) -> u16 {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![pki.leaf.clone()], pki.leaf_key.clone_key())
+        .unwrap();
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(socket) = stream else { continue };
+            let config = Arc::clone(&config);
+            let heads = Arc::clone(&heads);
+            std::thread::spawn(move || {
+                let connection = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = rustls::StreamOwned::new(connection, socket);
+                // A client that refuses the certificate ends the handshake: nothing is read.
+                let request = read_request(&mut tls);
+                if request.is_empty() {
+                    return;
+                }
+                let head_end = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(request.len());
+                heads.lock().unwrap().push(String::from_utf8_lossy(&request[..head_end]).into_owned());
+                let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
+                if upstream.write_all(&request).is_err() {
+                    return;
+                }
+                let mut chunk = [0u8; 8192];
+                while let Ok(n @ 1..) = upstream.read(&mut chunk) {
+                    if tls.write_all(&chunk[..n]).and_then(|_| tls.flush()).is_err() {
+                        return;
+                    }
+                }
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_backend_behind_tls_is_trusted_through_the_teams_ca_file() {
+    let upstream = free_port();
+    let server = LlamaServer::start(upstream);
+    let pki = test_pki();
+    let dir = std::env::temp_dir().join(format!("wisp-e2e-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("team-ca.pem");
+    std::fs::write(&ca_file, &pki.ca_pem).unwrap();
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let front = start_tls_front(upstream, &pki, Arc::clone(&heads));
+    let url = format!("https://localhost:{front}");
+
+    // With the team's CA: the backend is recognised through TLS, answers, and the token
+    // travels in the (encrypted) request.
+    let mut client = Client::spawn(&[("WISP_BACKEND_TOKEN", "sk-tls-secret")]);
+    client.initialize(
+        json!({
+            "model": { "remote": { "url": url, "ca_file": ca_file, "retries": 0 } },
+            "completion": { "min_confidence": 0.0, "cache": false },
+            "context": { "mode": "file", "index": false },
+            "telemetry": { "events": false }
+        }),
+        json!({}),
+    );
+    let ready = status(&mut client, "Normal", "backend at");
+    assert!(ready.contains(&format!("llama-server backend at {url}")), "{ready}");
+    assert_suggests(&ask(&mut client, "tls"));
+    let heads_seen = heads.lock().unwrap().clone();
+    assert!(
+        heads_seen.iter().any(|head| head.contains("Authorization: Bearer sk-tls-secret")),
+        "the token is sent over TLS: {heads_seen:?}"
+    );
+    assert!(!client.stderr.lock().unwrap().contains("sk-tls-secret"), "the token never reaches the log");
+    assert_eq!(client.shutdown_and_exit().code(), Some(0));
+
+    // Without it, the certificate is not trusted: nothing is sent, and the error names the fix.
+    heads.lock().unwrap().clear();
+    let mut client = Client::spawn(&[]);
+    client.initialize(
+        json!({
+            "model": { "remote": { "url": url, "retries": 0 } },
+            "completion": { "min_confidence": 0.0, "cache": false },
+            "context": { "mode": "file", "index": false },
+            "telemetry": { "events": false }
+        }),
+        json!({}),
+    );
+    let warning = status(&mut client, "Warning", "model.remote.ca_file");
+    assert!(warning.contains("invalid peer certificate"), "{warning}");
+    let error = error_of(&ask_invoked(&mut client, "untrusted"));
+    assert!(error.contains("TLS with localhost failed") && error.contains("model.remote.ca_file"), "{error}");
+    assert!(heads.lock().unwrap().is_empty(), "no request crossed an untrusted connection");
+    assert_eq!(client.shutdown_and_exit().code(), Some(0));
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The default model with fill-in-the-middle token ids in its metadata, as a code model has
+/// them: SmolLM2's own `<file_sep>` and `<repo_name>`, and three of its unused special tokens
+/// for prefix, suffix and middle. llama-server then serves `/infill` for it.
+fn fim_model(dir: &std::path::Path) -> PathBuf {
+    let path = dir.join("smollm2-with-fim.gguf");
+    wisp_tests::gguf_edit::with_u32_metadata(
+        &default_model(),
+        &path,
+        &[
+            ("tokenizer.ggml.fim_pre_token_id", 8),
+            ("tokenizer.ggml.fim_suf_token_id", 9),
+            ("tokenizer.ggml.fim_mid_token_id", 10),
+            ("tokenizer.ggml.fim_sep_token_id", 5),
+            ("tokenizer.ggml.fim_rep_token_id", 3),
+        ],
+    );
+    path
+}
+
+const SHAPES: &str = "pub struct Circle {\n    pub radius: f64,\n}\n\npub fn circle_area(circle: &Circle) -> f64 {\n    3.14159 * circle.radius * circle.radius\n}\n";
+const USES_SHAPES: &str = "mod shapes;\nuse crate::shapes::Circle;\n\nfn main() {\n    let c = Circle { radius: 2.0 };\n    let area = \n    println!(\"{area}\");\n}\n";
+
+#[test]
+fn a_fim_model_on_llama_server_gets_the_suffix_and_other_files_through_infill() {
+    let dir = std::env::temp_dir().join(format!("wisp-e2e-infill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (path, text) in [("src/shapes.rs", SHAPES), ("src/main.rs", USES_SHAPES)] {
+        std::fs::create_dir_all(dir.join(path).parent().unwrap()).unwrap();
+        std::fs::write(dir.join(path), text).unwrap();
+    }
+    let model = fim_model(&dir);
+    let upstream = free_port();
+    let server = LlamaServer::start_with(upstream, &model);
+    let (proxy, seen) = start_proxy(upstream, Arc::new(Mutex::new(Fault::Pass)));
+
+    // Two lines of configuration, no vocabulary: Wisp finds that the server lays out FIM itself.
+    let mut client = Client::spawn(&[]);
+    client.initialize_at(
+        &dir,
+        json!({
+            "model": { "remote": { "url": format!("http://127.0.0.1:{proxy}") } },
+            "completion": { "min_confidence": 0.0, "cache": false, "prefetch": false },
+            "telemetry": { "events": false }
+        }),
+        json!({}),
+    );
+    status(&mut client, "Normal", "llama-server backend at");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.metrics()["indexedFiles"].as_u64() < Some(2) {
+        assert!(Instant::now() < deadline, "the workspace was never indexed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let uri = format!("file://{}/src/main.rs", dir.display());
+    client.open(&uri, "rust", USES_SHAPES);
+    seen.lock().unwrap().clear();
+    let response = client.inline_completion(&uri, 5, 15);
+    assert!(response.get("result").is_some(), "the backend answered: {response}");
+
+    // The model was not trained for FIM, so its text proves nothing; what went over the wire does.
+    let requests = seen.lock().unwrap().clone();
+    let infill = requests
+        .iter()
+        .find(|request| request.starts_with("POST /infill "))
+        .unwrap_or_else(|| panic!("no /infill request: {requests:#?}"));
+    let body: Value = serde_json::from_str(&infill[infill.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+    assert!(
+        body["input_prefix"].as_str().unwrap().ends_with("let c = Circle { radius: 2.0 };\n    let area ="),
+        "{body}"
+    );
+    assert!(body["input_suffix"].as_str().unwrap().starts_with("\n    println!(\"{area}\");"), "{body}");
+    let extra = body["input_extra"].as_array().unwrap();
+    assert!(
+        extra.iter().any(|file| file["filename"] == json!("src/shapes.rs")
+            && file["text"].as_str().unwrap().contains("pub fn circle_area(circle: &Circle) -> f64")),
+        "the definition in another file goes as a file of its own: {body}"
+    );
+    assert!(!requests.iter().any(|request| request.starts_with("POST /completion ")), "{requests:#?}");
+    assert_eq!(client.shutdown_and_exit().code(), Some(0));
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -63,3 +63,4 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 }
 
 pub mod client;
+pub mod gguf_edit;

@@ -6,7 +6,10 @@ use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::{ChatMessage, Engine, EngineError, GenerateRequest, Generation, ModelInfo, Piece, Prompt};
+use crate::{
+    ChatMessage, Engine, EngineError, GenerateRequest, Generation, ModelInfo, Piece, Prompt, PromptPart,
+    SpecialToken,
+};
 
 /// Loads the engine that answers meanwhile.
 pub type Loader = Box<dyn Fn() -> Result<Arc<dyn Engine>, EngineError> + Send + Sync>;
@@ -75,7 +78,12 @@ impl Engine for FallbackEngine {
                     tracing::warn!("{why}: answering with the local model until the backend answers again");
                 }
                 self.set_falling_back(Some(why));
-                secondary.generate(request, on_piece)
+                match plain_for(secondary.model(), &request.prompt) {
+                    Some(prompt) => {
+                        secondary.generate(&GenerateRequest { prompt, ..request.clone() }, on_piece)
+                    }
+                    None => secondary.generate(request, on_piece),
+                }
             }
             Ok(generation) => {
                 if self.falling_back.lock().unwrap_or_else(|p| p.into_inner()).take().is_some() {
@@ -98,6 +106,26 @@ impl Engine for FallbackEngine {
             None => self.primary.warning(),
         }
     }
+}
+
+/// The backend's fill-in-the-middle prompt as a plain one, for a local model without FIM tokens:
+/// the text before the cursor (other files' code, then this file's), without the suffix. None
+/// when `model` reads the prompt as it is.
+fn plain_for(model: &ModelInfo, prompt: &Prompt) -> Option<Prompt> {
+    if model.fim.is_some() || !prompt.parts.iter().any(|part| matches!(part, PromptPart::Special(_))) {
+        return None;
+    }
+    let mut text = String::new();
+    let mut in_suffix = false;
+    for part in &prompt.parts {
+        match part {
+            PromptPart::Special(SpecialToken::FimSuffix) => in_suffix = true,
+            PromptPart::Special(_) => in_suffix = false,
+            PromptPart::Text(part) | PromptPart::Template(part) if !in_suffix => text.push_str(part),
+            _ => {}
+        }
+    }
+    Some(Prompt { parts: vec![PromptPart::Text(text)] })
 }
 
 #[cfg(test)]
@@ -160,5 +188,25 @@ mod tests {
         assert_eq!(loads.load(Ordering::Relaxed), 1, "the local model loads once");
         let warning = engine.warning().unwrap();
         assert!(warning.contains("cannot reach the backend") && warning.contains("local model"), "{warning}");
+    }
+
+    #[test]
+    fn a_fim_prompt_for_the_backend_reaches_a_plain_local_model_as_the_code_before_the_cursor() {
+        let local = ScriptedEngine::new("");
+        let special = PromptPart::Special;
+        let prompt = Prompt {
+            parts: vec![
+                special(SpecialToken::FileSeparator),
+                PromptPart::Text("src/a.rs\nfn a() {}\n".into()),
+                special(SpecialToken::FimPrefix),
+                PromptPart::Text("fn b() {".into()),
+                special(SpecialToken::FimSuffix),
+                PromptPart::Text("}\n".into()),
+                special(SpecialToken::FimMiddle),
+            ],
+        };
+        let plain = plain_for(local.model(), &prompt).unwrap();
+        assert_eq!(plain.parts, [PromptPart::Text("src/a.rs\nfn a() {}\nfn b() {".into())]);
+        assert_eq!(plain_for(local.model(), &Prompt::text("fn main() {")), None);
     }
 }

@@ -150,6 +150,10 @@ pub struct ModelInfo {
     pub file_separator: Option<u32>,
     /// FIM prompts put the suffix first and mark other files with `+++++ path` (Codestral).
     pub fim_suffix_first: bool,
+    /// The server lays out fill-in-the-middle prompts with its model's own tokens (llama-server's
+    /// `/infill`): prompts are built in the repository-level FIM layout, and `fim` and
+    /// `file_separator` hold no ids (Wisp does not know them).
+    pub fim_by_server: bool,
     /// A human-readable account of where the model runs ("cpu, 2 threads", "cuda0, 30/30 layers").
     pub device: String,
 }

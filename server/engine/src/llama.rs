@@ -290,6 +290,7 @@ impl LlamaEngine {
             fim,
             file_separator,
             fim_suffix_first,
+            fim_by_server: false,
             device,
         };
         Ok(LlamaEngine {

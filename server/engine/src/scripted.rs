@@ -31,6 +31,7 @@ impl ScriptedEngine {
             fim: None,
             file_separator: None,
             fim_suffix_first: false,
+            fim_by_server: false,
             device: "scripted".into(),
         };
         ScriptedEngine { info, reply: reply.into(), delay_per_piece: Duration::ZERO, logprob: -0.1 }

@@ -9,7 +9,9 @@ use crate::config::CompletionConfig;
 
 /// The prompt layout a model understands.
 pub fn prompt_format(model: &wisp_engine::ModelInfo) -> PromptFormat {
-    match (model.fim.is_some(), model.fim_suffix_first, model.file_separator.is_some()) {
+    let fim = model.fim.is_some() || model.fim_by_server;
+    let repository = model.file_separator.is_some() || model.fim_by_server;
+    match (fim, model.fim_suffix_first, repository) {
         (true, true, _) => PromptFormat::FimSuffixFirst,
         (true, false, true) => PromptFormat::FimRepo,
         (true, false, false) => PromptFormat::Fim,

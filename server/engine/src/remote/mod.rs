@@ -31,7 +31,7 @@ use wire::{Event, WirePrompt};
 
 use crate::{
     CancelFlag, ChatMessage, Engine, EngineError, GenerateRequest, Generation, ModelInfo, Piece, Prompt,
-    PromptPart, StopReason, Stopper, TokenScore,
+    PromptPart, SpecialToken, StopReason, Stopper, TokenScore,
 };
 
 /// Rewrites text before it leaves the machine (secrets and personal data redacted).
@@ -180,6 +180,7 @@ impl RemoteEngine {
             fim: vocabulary.as_ref().and_then(|vocabulary| vocabulary.fim),
             file_separator: vocabulary.as_ref().and_then(|vocabulary| vocabulary.file_separator),
             fim_suffix_first: vocabulary.as_ref().is_some_and(|vocabulary| vocabulary.fim_suffix_first),
+            fim_by_server: false,
             device: format!("{} backend at {}", api_name(options.api), endpoint.display()),
         };
         let breaker = Breaker::new(options.breaker_failures, options.breaker_cooldown, endpoint.display());
@@ -200,7 +201,11 @@ impl RemoteEngine {
         match engine.api(&CancelFlag::new()) {
             Ok(api) => {
                 engine.info.device =
-                    format!("{} backend at {}", api_name(Some(api)), engine.endpoint.display())
+                    format!("{} backend at {}", api_name(Some(api)), engine.endpoint.display());
+                // Without the vocabulary Wisp cannot write the model's fill-in-the-middle tokens;
+                // llama-server's /infill can, when the model has them.
+                engine.info.fim_by_server =
+                    api == RemoteApi::LlamaServer && engine.vocabulary.is_none() && engine.serves_infill();
             }
             Err(failure) => engine.unreachable = Some(failure.error.to_string()),
         }
@@ -244,6 +249,48 @@ impl RemoteEngine {
         tracing::info!("backend {} speaks the {api:?} API", self.endpoint.display());
         *self.api.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(api);
         Ok(api)
+    }
+
+    /// Whether llama-server's `/infill` takes requests: it refuses them (501) for a model
+    /// without fill-in-the-middle tokens. Asked once, with an empty infill of one token.
+    fn serves_infill(&self) -> bool {
+        let never = || false;
+        let limits = self.limits(&never);
+        let probe = WirePrompt::Infill { files: Vec::new(), prefix: String::new(), suffix: String::new() };
+        let body = wire::completion_body(
+            RemoteApi::LlamaServer,
+            self.options.model.as_deref(),
+            &probe,
+            1,
+            &[],
+            crate::Sampling::GREEDY,
+        );
+        let mut body = body;
+        body["stream"] = serde_json::json!(false);
+        let body = serde_json::to_vec(&body).expect("a JSON value serializes");
+        let Ok(mut response) = http::request(
+            &self.endpoint,
+            self.tls.as_ref(),
+            "POST",
+            "/infill",
+            &self.headers(),
+            Some(&body),
+            &limits,
+        ) else {
+            return false;
+        };
+        let _ = response.read_all(MAX_ERROR_BODY, &limits);
+        let serves = response.status == 200;
+        tracing::info!(
+            "backend {}: {}",
+            self.endpoint.display(),
+            if serves {
+                "fill-in-the-middle through /infill"
+            } else {
+                "no /infill for this model: prompts end at the cursor (set model.remote.vocabulary for FIM token ids)"
+            }
+        );
+        serves
     }
 
     fn transport_failure(&self, error: HttpError, delivered: bool) -> Failure {
@@ -299,6 +346,20 @@ impl RemoteEngine {
                 other => other.clone(),
             })
             .collect();
+        if self.info.fim_by_server && self.vocabulary.is_none() {
+            if let Some(infill) = infill_of(&parts, healing) {
+                let WirePrompt::Infill { files, prefix, suffix } = &infill else { unreachable!() };
+                let n_special = 3 + files.len() + 1;
+                let n = files
+                    .iter()
+                    .map(|(path, code)| self.count_tokens(path) + self.count_tokens(code))
+                    .sum::<usize>()
+                    + self.count_tokens(prefix)
+                    + self.count_tokens(suffix)
+                    + n_special;
+                return Ok((infill, n));
+            }
+        }
         if !healing.is_empty() {
             match parts.last_mut() {
                 Some(PromptPart::Text(text)) => text.push_str(healing),
@@ -349,10 +410,7 @@ impl RemoteEngine {
             &stop,
             request.sampling,
         );
-        let path = match api {
-            RemoteApi::Openai => "/v1/completions",
-            RemoteApi::LlamaServer => "/completion",
-        };
+        let path = prompt.path(api);
         let cancelled = || request.cancel.is_cancelled();
         let limits = self.limits(&cancelled);
         let body = serde_json::to_vec(&body).expect("a JSON value serializes");
@@ -510,6 +568,34 @@ impl RemoteEngine {
             _ => None,
         }
     }
+}
+
+/// The parts of a fill-in-the-middle prompt in the repository layout, for `/infill`: each
+/// `<file_sep>path\ncode` is another file (this file's own header, with no code, is left to the
+/// server), then the prefix (with the typed part of a word put back), the suffix. None for a
+/// prompt of another layout (a chat prompt for a code action).
+fn infill_of(parts: &[PromptPart], healing: &str) -> Option<WirePrompt> {
+    let (mut files, mut prefix, mut suffix) = (Vec::new(), None, None);
+    let mut parts = parts.iter();
+    while let Some(part) = parts.next() {
+        let text = || match parts.clone().next() {
+            Some(PromptPart::Text(text)) => text.clone(),
+            _ => String::new(),
+        };
+        match part {
+            PromptPart::Special(SpecialToken::FileSeparator) => {
+                let file = text();
+                if let Some((path, code)) = file.split_once('\n').filter(|(_, code)| !code.is_empty()) {
+                    files.push((path.to_owned(), code.to_owned()));
+                }
+            }
+            PromptPart::Special(SpecialToken::FimPrefix) => prefix = Some(text() + healing),
+            PromptPart::Special(SpecialToken::FimSuffix) => suffix = Some(text()),
+            PromptPart::Special(SpecialToken::FimMiddle) => break,
+            _ => {}
+        }
+    }
+    Some(WirePrompt::Infill { files, prefix: prefix?, suffix: suffix? })
 }
 
 /// The text streamed so far, cut by the stop rule, with each piece's score.
@@ -672,6 +758,30 @@ mod tests {
         options.allow_http = true;
         assert!(RemoteEngine::connect(options, Arc::new(|text: &str| text.to_owned())).is_ok());
         assert!(engine("https://gpu.example.com").is_ok());
+    }
+
+    #[test]
+    fn a_repository_fim_prompt_becomes_infill_fields() {
+        let text = |text: &str| PromptPart::Text(text.to_owned());
+        let special = PromptPart::Special;
+        let parts = [
+            special(SpecialToken::FileSeparator),
+            text("src/geometry.rs\npub struct Point { pub x: f64 }\n"),
+            special(SpecialToken::FileSeparator),
+            text("src/lib.rs\n"),
+            special(SpecialToken::FimPrefix),
+            text("fn area(p: &Point) -> f64 {\n    p."),
+            special(SpecialToken::FimSuffix),
+            text("\n}\n"),
+            special(SpecialToken::FimMiddle),
+        ];
+        let expected = WirePrompt::Infill {
+            files: vec![("src/geometry.rs".into(), "pub struct Point { pub x: f64 }\n".into())],
+            prefix: "fn area(p: &Point) -> f64 {\n    p.x".into(),
+            suffix: "\n}\n".into(),
+        };
+        assert_eq!(infill_of(&parts, "x"), Some(expected));
+        assert_eq!(infill_of(&[text("a plain prompt")], ""), None);
     }
 
     #[test]

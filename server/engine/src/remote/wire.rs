@@ -15,18 +15,44 @@ pub enum RemoteApi {
     LlamaServer,
 }
 
-/// A prompt as sent: text, or token ids when Wisp has the model's vocabulary.
+/// A prompt as sent: text, or token ids when Wisp has the model's vocabulary, or the parts of a
+/// fill-in-the-middle prompt that llama-server's `/infill` lays out with its model's tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WirePrompt {
     Text(String),
     Tokens(Vec<u32>),
+    Infill {
+        /// Other files: (path, code).
+        files: Vec<(String, String)>,
+        prefix: String,
+        suffix: String,
+    },
 }
 
 impl WirePrompt {
-    fn to_json(&self) -> Value {
+    /// The request path on `api`.
+    pub fn path(&self, api: RemoteApi) -> &'static str {
+        match (self, api) {
+            (WirePrompt::Infill { .. }, _) => "/infill",
+            (_, RemoteApi::Openai) => "/v1/completions",
+            (_, RemoteApi::LlamaServer) => "/completion",
+        }
+    }
+
+    /// The prompt's fields of a request body.
+    fn fields(&self) -> Value {
         match self {
-            WirePrompt::Text(text) => json!(text),
-            WirePrompt::Tokens(tokens) => json!(tokens),
+            WirePrompt::Text(text) => json!({ "prompt": text }),
+            WirePrompt::Tokens(tokens) => json!({ "prompt": tokens }),
+            WirePrompt::Infill { files, prefix, suffix } => json!({
+                "input_extra": files
+                    .iter()
+                    .map(|(path, code)| json!({ "filename": path, "text": code }))
+                    .collect::<Vec<_>>(),
+                "input_prefix": prefix,
+                "input_suffix": suffix,
+                "prompt": "",
+            }),
         }
     }
 }
@@ -44,7 +70,6 @@ pub fn completion_body(
     let temperature = if sampling.is_greedy() { 0.0 } else { temperature };
     let mut body = match api {
         RemoteApi::Openai => json!({
-            "prompt": prompt.to_json(),
             "max_tokens": max_tokens,
             "temperature": temperature.max(0.0),
             "top_p": top_p,
@@ -53,7 +78,6 @@ pub fn completion_body(
             "seed": seed,
         }),
         RemoteApi::LlamaServer => json!({
-            "prompt": prompt.to_json(),
             "n_predict": max_tokens,
             "temperature": temperature.max(0.0),
             "top_p": top_p,
@@ -63,6 +87,9 @@ pub fn completion_body(
             "seed": seed,
         }),
     };
+    if let (Value::Object(body), Value::Object(fields)) = (&mut body, prompt.fields()) {
+        body.extend(fields);
+    }
     if temperature <= 0.0 && api == RemoteApi::LlamaServer {
         body["top_k"] = json!(1);
     }
@@ -255,6 +282,19 @@ mod tests {
             Sampling::GREEDY,
         );
         assert_eq!((body["model"].as_str(), body["max_tokens"].as_u64()), (Some("m"), Some(8)));
+        let infill = WirePrompt::Infill {
+            files: vec![("src/a.rs".into(), "fn a() {}\n".into())],
+            prefix: "fn b() { ".into(),
+            suffix: " }\n".into(),
+        };
+        let body = completion_body(RemoteApi::LlamaServer, None, &infill, 8, &[], Sampling::GREEDY);
+        assert_eq!(infill.path(RemoteApi::LlamaServer), "/infill");
+        assert_eq!(body["input_extra"], json!([{ "filename": "src/a.rs", "text": "fn a() {}\n" }]));
+        assert_eq!(
+            (body["input_prefix"].as_str(), body["input_suffix"].as_str()),
+            (Some("fn b() { "), Some(" }\n"))
+        );
+        assert_eq!((body["prompt"].as_str(), body["stream"].as_bool()), (Some(""), Some(true)));
         assert_eq!(tokenize_count(br#"{"tokens":[1,2,3]}"#), Some(3));
         assert_eq!(tokenize_count(br#"{"count":5,"tokens":[]}"#), Some(5));
     }
