@@ -159,6 +159,13 @@ fn cancel_request_is_honoured_and_the_latest_request_wins() {
     let second = client.response(second);
     assert_eq!(first["result"]["items"], json!([]), "the superseded request: {first}");
     assert!(first_item(&second).is_some(), "the latest request: {second}");
+    // The cold prompt took seconds: the status showed the model at work meanwhile (not the model
+    // loading), and not once it answered.
+    let busy = client.notification("didChangeStatus", |params| {
+        params["busy"] == json!(true) && !params["message"].as_str().unwrap_or_default().contains("loading")
+    });
+    assert_eq!(busy["params"]["kind"], json!("Normal"), "{busy}");
+    client.notification("didChangeStatus", |params| params["busy"] == json!(false));
     assert_eq!(client.shutdown_and_exit().code(), Some(0));
 }
 

@@ -53,7 +53,11 @@ impl Server {
         let offset = gathered.offset;
         let grow_from = config.completion.fast_first_answer.then(|| (gathered.clone(), Arc::clone(&model)));
         let request = Request { gathered, trigger, config, model, typing };
-        let outcome = self.state.service.suggest(request).await;
+        let outcome = if trigger == Trigger::Prefetch {
+            self.state.service.suggest(request).await
+        } else {
+            self.while_busy(self.state.service.suggest(request)).await
+        };
         self.note_model_health(&outcome).await;
         let Outcome { suggested, remember_shown, window_start, grow } = match outcome {
             Ok(outcome) => outcome,
@@ -125,6 +129,26 @@ impl Server {
         }
     }
 
+    /// Runs `work` (a suggestion); if it takes longer than [`SLOW_REQUEST`], the status shows
+    /// busy until it ends (or is cancelled): a spinner while the user waits, no flicker for the
+    /// answers that come at once.
+    async fn while_busy<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let mut work = std::pin::pin!(work);
+        if let Ok(done) = tokio::time::timeout(SLOW_REQUEST, &mut work).await {
+            return done;
+        }
+        let first = {
+            let mut now = self.state.status.lock().unwrap_or_else(|p| p.into_inner());
+            now.slow_requests += 1;
+            now.slow_requests == 1
+        };
+        let _busy = SlowRequest(self.clone());
+        if first {
+            self.status_again().await;
+        }
+        work.await
+    }
+
     /// Whether a model is loaded (embedded, or a remote backend configured), however it is
     /// answering right now.
     fn model_ready(&self) -> bool {
@@ -173,5 +197,26 @@ impl Server {
     /// The document key the service knows `uri` by (the same as its gathered cursors').
     pub(crate) fn document_key(&self, uri: &Uri) -> u64 {
         wisp_complete::completion::document_key(&self.display_path(uri))
+    }
+}
+
+/// After this long, a suggestion shows as busy in the editor's status.
+const SLOW_REQUEST: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// A slow suggestion in progress: when the last one ends (answered, superseded or dropped with
+/// its cancelled request), the status stops showing busy.
+struct SlowRequest(Server);
+
+impl Drop for SlowRequest {
+    fn drop(&mut self) {
+        let last = {
+            let mut now = self.0.state.status.lock().unwrap_or_else(|p| p.into_inner());
+            now.slow_requests = now.slow_requests.saturating_sub(1);
+            now.slow_requests == 0
+        };
+        if last {
+            let server = self.0.clone();
+            tokio::spawn(async move { server.status_again().await });
+        }
     }
 }

@@ -86,6 +86,7 @@ impl Server {
             variant_models: Mutex::default(),
             sensitive: RwLock::new(builtin_sensitive_files()),
             degraded: Default::default(),
+            status: Mutex::default(),
         };
         Server { client, state: Arc::new(state) }
     }
@@ -94,8 +95,33 @@ impl Server {
         self.state.config.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Sends the status; `busy` for the model's own work (loading). A suggestion that takes long
+    /// shows as busy too, whatever else is said meanwhile (see `while_busy`).
     pub(crate) async fn status(&self, kind: &str, message: impl Into<String>, busy: bool) {
-        let params = StatusParams { kind: kind.into(), message: message.into(), busy };
+        let params = {
+            let mut now = self.state.status.lock().unwrap_or_else(|p| p.into_inner());
+            now.kind = kind.to_owned();
+            now.message = message.into();
+            now.busy = busy;
+            StatusParams {
+                kind: now.kind.clone(),
+                message: now.message.clone(),
+                busy: busy || now.slow_requests > 0,
+            }
+        };
+        self.client.send_notification::<DidChangeStatus>(params).await;
+    }
+
+    /// Sends the last status again with what is busy now (a slow suggestion started or ended).
+    pub(crate) async fn status_again(&self) {
+        let params = {
+            let now = self.state.status.lock().unwrap_or_else(|p| p.into_inner());
+            StatusParams {
+                kind: now.kind.clone(),
+                message: now.message.clone(),
+                busy: now.busy || now.slow_requests > 0,
+            }
+        };
         self.client.send_notification::<DidChangeStatus>(params).await;
     }
 

@@ -69,6 +69,20 @@ pub(crate) struct State {
     /// The status says the model failed to answer (a remote backend down); the next answer
     /// clears it.
     pub(crate) degraded: std::sync::atomic::AtomicBool,
+    /// The status last sent, and the suggestions taking long enough to show as busy.
+    pub(crate) status: Mutex<StatusNow>,
+}
+
+/// What the editor's status shows now: the last kind and message sent, and whether it shows a
+/// request at work (see `Server::while_busy`).
+#[derive(Debug, Default)]
+pub(crate) struct StatusNow {
+    pub(crate) kind: String,
+    pub(crate) message: String,
+    /// The model's own work (loading) marked busy.
+    pub(crate) busy: bool,
+    /// Suggestions running past `SLOW_REQUEST`.
+    pub(crate) slow_requests: usize,
 }
 
 /// The snippets last collected for a document, kept while the cursor stays in the same scope.

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 pub use http::{Endpoint, HttpError, Scheme};
 use resilience::{jittered, sleep_unless_cancelled, Breaker, Limit, RETRY_BASE};
 pub use wire::RemoteApi;
-use wire::{Event, WirePrompt};
+use wire::{Event, Infill, WirePrompt};
 
 use crate::{
     CancelFlag, ChatMessage, Engine, EngineError, GenerateRequest, Generation, ModelInfo, Piece, Prompt,
@@ -256,7 +256,7 @@ impl RemoteEngine {
     fn serves_infill(&self) -> bool {
         let never = || false;
         let limits = self.limits(&never);
-        let probe = WirePrompt::Infill { files: Vec::new(), prefix: String::new(), suffix: String::new() };
+        let probe = WirePrompt::Infill(Infill::default());
         let body = wire::completion_body(
             RemoteApi::LlamaServer,
             self.options.model.as_deref(),
@@ -348,16 +348,17 @@ impl RemoteEngine {
             .collect();
         if self.info.fim_by_server && self.vocabulary.is_none() {
             if let Some(infill) = infill_of(&parts, healing) {
-                let WirePrompt::Infill { files, prefix, suffix } = &infill else { unreachable!() };
-                let n_special = 3 + files.len() + 1;
-                let n = files
+                // The server adds the FIM tokens and a file separator (with its path) per file.
+                let n_special = 3 + 2 * infill.files.len();
+                let n = infill
+                    .files
                     .iter()
                     .map(|(path, code)| self.count_tokens(path) + self.count_tokens(code))
                     .sum::<usize>()
-                    + self.count_tokens(prefix)
-                    + self.count_tokens(suffix)
+                    + self.count_tokens(&infill.prefix)
+                    + self.count_tokens(&infill.suffix)
                     + n_special;
-                return Ok((infill, n));
+                return Ok((WirePrompt::Infill(infill), n));
             }
         }
         if !healing.is_empty() {
@@ -574,7 +575,7 @@ impl RemoteEngine {
 /// `<file_sep>path\ncode` is another file (this file's own header, with no code, is left to the
 /// server), then the prefix (with the typed part of a word put back), the suffix. None for a
 /// prompt of another layout (a chat prompt for a code action).
-fn infill_of(parts: &[PromptPart], healing: &str) -> Option<WirePrompt> {
+fn infill_of(parts: &[PromptPart], healing: &str) -> Option<Infill> {
     let (mut files, mut prefix, mut suffix) = (Vec::new(), None, None);
     let mut parts = parts.iter();
     while let Some(part) = parts.next() {
@@ -595,7 +596,7 @@ fn infill_of(parts: &[PromptPart], healing: &str) -> Option<WirePrompt> {
             _ => {}
         }
     }
-    Some(WirePrompt::Infill { files, prefix: prefix?, suffix: suffix? })
+    Some(Infill { files, prefix: prefix?, suffix: suffix? })
 }
 
 /// The text streamed so far, cut by the stop rule, with each piece's score.
@@ -775,7 +776,7 @@ mod tests {
             text("\n}\n"),
             special(SpecialToken::FimMiddle),
         ];
-        let expected = WirePrompt::Infill {
+        let expected = Infill {
             files: vec![("src/geometry.rs".into(), "pub struct Point { pub x: f64 }\n".into())],
             prefix: "fn area(p: &Point) -> f64 {\n    p.x".into(),
             suffix: "\n}\n".into(),

@@ -21,19 +21,23 @@ pub enum RemoteApi {
 pub enum WirePrompt {
     Text(String),
     Tokens(Vec<u32>),
-    Infill {
-        /// Other files: (path, code).
-        files: Vec<(String, String)>,
-        prefix: String,
-        suffix: String,
-    },
+    Infill(Infill),
+}
+
+/// The parts of a fill-in-the-middle prompt, for `/infill`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Infill {
+    /// Other files: (path, code).
+    pub files: Vec<(String, String)>,
+    pub prefix: String,
+    pub suffix: String,
 }
 
 impl WirePrompt {
     /// The request path on `api`.
     pub fn path(&self, api: RemoteApi) -> &'static str {
         match (self, api) {
-            (WirePrompt::Infill { .. }, _) => "/infill",
+            (WirePrompt::Infill(_), _) => "/infill",
             (_, RemoteApi::Openai) => "/v1/completions",
             (_, RemoteApi::LlamaServer) => "/completion",
         }
@@ -44,7 +48,7 @@ impl WirePrompt {
         match self {
             WirePrompt::Text(text) => json!({ "prompt": text }),
             WirePrompt::Tokens(tokens) => json!({ "prompt": tokens }),
-            WirePrompt::Infill { files, prefix, suffix } => json!({
+            WirePrompt::Infill(Infill { files, prefix, suffix }) => json!({
                 "input_extra": files
                     .iter()
                     .map(|(path, code)| json!({ "filename": path, "text": code }))
@@ -282,11 +286,11 @@ mod tests {
             Sampling::GREEDY,
         );
         assert_eq!((body["model"].as_str(), body["max_tokens"].as_u64()), (Some("m"), Some(8)));
-        let infill = WirePrompt::Infill {
+        let infill = WirePrompt::Infill(Infill {
             files: vec![("src/a.rs".into(), "fn a() {}\n".into())],
             prefix: "fn b() { ".into(),
             suffix: " }\n".into(),
-        };
+        });
         let body = completion_body(RemoteApi::LlamaServer, None, &infill, 8, &[], Sampling::GREEDY);
         assert_eq!(infill.path(RemoteApi::LlamaServer), "/infill");
         assert_eq!(body["input_extra"], json!([{ "filename": "src/a.rs", "text": "fn a() {}\n" }]));
