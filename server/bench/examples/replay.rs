@@ -30,6 +30,7 @@ fn main() -> anyhow::Result<()> {
         threads: number(2, std::thread::available_parallelism().map_or(1, usize::from))?,
         seed: number(3, 1)? as u64,
         extensions: ["rs", "py", "ts", "js", "go"].map(String::from).to_vec(),
+        session_grace: None,
     };
     wisp_bench::run(&options, &mut std::io::stderr())?;
     Ok(())

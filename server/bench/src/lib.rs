@@ -52,6 +52,10 @@ pub struct ReplayOptions {
     pub log_suffix: String,
     /// File extensions to replay, e.g. `["rs", "py", "ts", "js", "go"]`.
     pub extensions: Vec<String>,
+    /// At the end of a session, how long the typist waits for the answers still pending before
+    /// moving on, cancelling them as an editor does (`$/cancelRequest`); None waits for every
+    /// answer (each keystroke's latency is measured).
+    pub session_grace: Option<std::time::Duration>,
 }
 
 /// The figures of every run.

@@ -40,6 +40,10 @@ pub struct LoadOptions {
 /// turns a duration into a keystroke budget.
 const KEYSTROKES_PER_SECOND: f64 = 4.5;
 
+/// How long an editor waits at the end of a session for the answers still pending before it
+/// cancels them and opens the next file, as a developer who pauses and moves on.
+const SESSION_GRACE: Duration = Duration::from_secs(5);
+
 /// Context cells per llama-server slot (`-c` is split evenly between the slots).
 const CONTEXT_PER_SLOT: usize = 2048;
 
@@ -166,6 +170,7 @@ fn editors_run(
                     remote_url: remote_url.clone(),
                     log_suffix: format!("-{editor}"),
                     extensions: options.extensions.clone(),
+                    session_grace: Some(SESSION_GRACE),
                 };
                 scope.spawn(move || {
                     let mut notes = Vec::new();

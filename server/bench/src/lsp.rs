@@ -257,6 +257,19 @@ impl LspServer {
         }
     }
 
+    /// The response with this id if it arrives within `timeout`; None otherwise.
+    pub fn try_response(&mut self, id: i64, timeout: Duration) -> anyhow::Result<Option<Response>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(response) = self.responses.remove(&id) {
+                return Ok(Some(response));
+            }
+            if !self.pump_once(deadline)? {
+                return Ok(None);
+            }
+        }
+    }
+
     /// Waits until `done` holds, filing messages meanwhile.
     pub fn wait_until(
         &mut self,

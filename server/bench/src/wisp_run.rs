@@ -194,6 +194,15 @@ pub struct WispMetrics {
 }
 
 /// Replays `sessions` against one wisp process; `notes` collects caveats for the report.
+/// Files a keystroke's answer: suggested or not, failed or not (a cancelled request is neither).
+fn record_answer(record: &mut KeystrokeRecord, answer: crate::lsp::Response) {
+    record.answered = Some(answer.arrived);
+    match answer.outcome {
+        Ok(result) => record.suggested = has_suggestion(&result),
+        Err(error) => record.failed = error.code != REQUEST_CANCELLED,
+    }
+}
+
 pub fn replay(
     options: &ReplayOptions,
     repo: &Path,
@@ -254,18 +263,29 @@ pub fn replay(
                 records.push(KeystrokeRecord { sent, answered: None, suggested: false, failed: false });
             }
         }
+        if let Some(grace) = options.session_grace {
+            // The typist looks for a moment, then moves on: what is still pending is cancelled.
+            let grace_deadline = Instant::now() + grace;
+            let mut waiting = Vec::new();
+            for (id, index) in pending {
+                let left = grace_deadline.saturating_duration_since(Instant::now());
+                match server.try_response(id, left)? {
+                    Some(answer) => record_answer(&mut records[index], answer),
+                    None => waiting.push((id, index)),
+                }
+            }
+            for (id, _) in &waiting {
+                server.notify("$/cancelRequest", json!({ "id": id }))?;
+            }
+            pending = waiting;
+        }
         let drain_deadline = Instant::now() + SESSION_DRAIN_TIMEOUT;
         let n_pending = pending.len();
         for (n_answered, (id, index)) in pending.into_iter().enumerate() {
             let what = format!("the answers to a session's completion requests ({n_answered} of {n_pending} answered, at most {} s in all)", SESSION_DRAIN_TIMEOUT.as_secs());
             let left = drain_deadline.saturating_duration_since(Instant::now());
             let answer = server.wait_response(id, left, &what)?;
-            let record = &mut records[index];
-            record.answered = Some(answer.arrived);
-            match answer.outcome {
-                Ok(result) => record.suggested = has_suggestion(&result),
-                Err(error) => record.failed = error.code != REQUEST_CANCELLED,
-            }
+            record_answer(&mut records[index], answer);
         }
         close(&mut server, &uri)?;
     }
@@ -341,6 +361,7 @@ mod tests {
             remote_url: None,
             log_suffix: String::new(),
             extensions: vec![],
+            session_grace: None,
         };
         assert_eq!(
             initialization_options(&options, WispMode::Default, true).unwrap(),

@@ -461,6 +461,7 @@ fn bench_command(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 remote_url: None,
                 log_suffix: String::new(),
                 extensions,
+                session_grace: None,
             };
             wisp_bench::run(&options, &mut std::io::stdout().lock())?;
         }
