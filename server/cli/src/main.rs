@@ -249,7 +249,7 @@ enum BenchCommand {
         #[arg(long)]
         model: Option<String>,
         /// Source file whose beginning becomes the prompt.
-        #[arg(long, default_value = "server/engine/src/llama.rs")]
+        #[arg(long, default_value = "server/engine/src/llama/mod.rs")]
         source: PathBuf,
         #[arg(long, default_value_t = 600)]
         prompt_tokens: usize,

@@ -21,14 +21,21 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::{LlamaModelParams, LlamaSplitMode};
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
-use llama_cpp_2::LlamaBackendDeviceType;
 
 use crate::guide::GuideState;
 use crate::{
-    chat_placeholder, chat_prompt_from_rendered, ChatMessage, Engine, EngineError, FimTokens,
-    GenerateRequest, Generation, Guide, ModelInfo, Piece, Prompt, PromptPart, Sampling, SpecialToken,
-    SplitMode, StopReason, Stopper, TextScore, TokenScore,
+    ChatMessage, Engine, EngineError, GenerateRequest, Generation, ModelInfo, Piece, Prompt, SplitMode,
+    StopReason, Stopper, TextScore, TokenScore,
 };
+
+mod choice;
+mod gpu;
+mod vocabulary;
+
+use choice::{greedy, guided, healing_choice, log_probability, sample, SplitMix64};
+use gpu::{describe_device, fit_gpu_layers};
+pub(crate) use vocabulary::VocabularyOnly;
+use vocabulary::{chat_prompt_of, fim_support, tokenize_prompt, VocabularyView};
 
 /// Prompt tokens evaluated per `llama_decode` call. Between chunks the cancel flag is checked, so
 /// this bounds how long a cancelled request keeps the CPU: 64 tokens are ~0.3 s at the ~200 tok/s
@@ -315,204 +322,6 @@ impl LlamaEngine {
     }
 }
 
-/// Share of the GPUs' memory left for llama.cpp's compute buffers and other programs.
-const GPU_MEMORY_HEADROOM: f64 = 0.1;
-
-/// `options` with `gpu_layers` lowered to what the GPUs' memory (or `gpu_memory_mib`) holds, and
-/// a warning when it was lowered. Each layer is counted as its share of the weights plus its KV
-/// cache for the whole context (16-bit keys and values), an estimate from the GGUF header.
-fn fit_gpu_layers(
-    path: &Path,
-    id: &str,
-    options: LlamaOptions,
-) -> Result<(LlamaOptions, Option<String>), EngineError> {
-    let gpus: Vec<llama_cpp_2::LlamaBackendDevice> = llama_cpp_2::list_llama_ggml_backend_devices()
-        .into_iter()
-        .filter(|device| {
-            matches!(device.device_type, LlamaBackendDeviceType::Gpu | LlamaBackendDeviceType::IntegratedGpu)
-        })
-        .collect();
-    if options.gpu_layers == 0 || gpus.is_empty() || !backend()?.supports_gpu_offload() {
-        return Ok((options, None));
-    }
-    check_gguf(path, id)?;
-    // From the header: llama.cpp would need the whole model loaded to say (a vocabulary-only
-    // load leaves the layers' shapes unset, and asking for them aborts).
-    let Ok(metadata) = crate::gguf::metadata(path) else {
-        // The real load reports what is wrong with the file.
-        return Ok((options, None));
-    };
-    let get =
-        |key: &str| crate::gguf::int(&metadata, key).filter(|&value| value > 0).map(|value| value as u64);
-    let (Some(n_layer), Some(n_embd), Some(n_head)) =
-        (get("{arch}.block_count"), get("{arch}.embedding_length"), get("{arch}.attention.head_count"))
-    else {
-        return Ok((options, None));
-    };
-    let n_head_kv = get("{arch}.attention.head_count_kv").unwrap_or(n_head);
-    let kv_width = n_embd / n_head * n_head_kv;
-    let kv_per_layer = options.n_ctx as u64 * 2 * kv_width * 2;
-    let weights = std::fs::metadata(path).map(|file| file.len()).unwrap_or(0);
-    let per_layer = weights / (n_layer + 1) + kv_per_layer;
-    let used: Vec<&llama_cpp_2::LlamaBackendDevice> = match options.split_mode {
-        SplitMode::None => gpus.get(options.main_gpu as usize).into_iter().collect(),
-        SplitMode::Layer | SplitMode::Row => gpus.iter().collect(),
-    };
-    let free: u64 = used.iter().map(|device| device.memory_free as u64).sum();
-    let (budget, whose) = match options.gpu_memory_mib {
-        Some(mib) => (mib << 20, format!("the {mib} MiB of \"model.gpu_memory_mib\"")),
-        None => (
-            (free as f64 * (1.0 - GPU_MEMORY_HEADROOM)) as u64,
-            format!(
-                "the {} MiB free on {}",
-                free >> 20,
-                used.iter().map(|device| device.description.as_str()).collect::<Vec<_>>().join(", ")
-            ),
-        ),
-    };
-    let asked = u64::from(options.gpu_layers).min(n_layer + 1);
-    let fit = (budget / per_layer.max(1)).min(asked);
-    if fit == asked {
-        return Ok((options, None));
-    }
-    let warning = format!(
-        "{asked} layers of about {} MiB each (weights and KV cache) do not fit in {whose}: {fit} are on the GPU, the rest on the CPU — lower \"model.gpu_layers\" or \"model.n_ctx\", or free GPU memory",
-        per_layer >> 20
-    );
-    tracing::warn!("{warning}");
-    Ok((LlamaOptions { gpu_layers: fit as u32, ..options }, Some(warning)))
-}
-
-/// The model's fill-in-the-middle support: from its metadata, or the known families' templates.
-fn fim_support(model: &LlamaModel) -> Option<crate::fim::FimSupport> {
-    let vocab = model.vocab();
-    let (pre, suf, mid) = (vocab.fim_pre(), vocab.fim_suf(), vocab.fim_mid());
-    let metadata = (pre.0 >= 0 && suf.0 >= 0 && mid.0 >= 0).then_some(FimTokens {
-        prefix: pre.0 as u32,
-        suffix: suf.0 as u32,
-        middle: mid.0 as u32,
-    });
-    let metadata_separator = (vocab.fim_sep().0 >= 0).then_some(vocab.fim_sep().0 as u32);
-    crate::fim::resolve(metadata, metadata_separator, &VocabularyView(&vocab))
-}
-
-/// `prompt` in the model's tokens: text as plain text, template text with its special tokens,
-/// special parts as their ids.
-fn tokenize_prompt(
-    model: &LlamaModel,
-    fim: Option<FimTokens>,
-    file_separator: Option<u32>,
-    prompt: &Prompt,
-) -> Result<Vec<LlamaToken>, EngineError> {
-    let vocab = model.vocab();
-    let mut tokens = Vec::new();
-    if vocab.should_add_bos() {
-        tokens.push(vocab.bos());
-    }
-    for part in &prompt.parts {
-        match part {
-            PromptPart::Text(text) => {
-                tokens.extend(vocab.tokenize(text.as_bytes(), false, false));
-            }
-            PromptPart::Template(text) => {
-                tokens.extend(vocab.tokenize(text.as_bytes(), false, true));
-            }
-            PromptPart::Special(special) => {
-                let fim = fim.ok_or(EngineError::MissingSpecialToken { token: *special })?;
-                let id = match special {
-                    SpecialToken::FimPrefix => fim.prefix,
-                    SpecialToken::FimSuffix => fim.suffix,
-                    SpecialToken::FimMiddle => fim.middle,
-                    SpecialToken::FileSeparator => {
-                        file_separator.ok_or(EngineError::MissingSpecialToken { token: *special })?
-                    }
-                };
-                tokens.push(LlamaToken(id as i32));
-            }
-        }
-    }
-    Ok(tokens)
-}
-
-/// The chat prompt of `messages` under the model's own template (see [`Engine::chat_prompt`]).
-fn chat_prompt_of(model: &LlamaModel, messages: &[ChatMessage]) -> Option<Prompt> {
-    let template = model.chat_template(None).ok()?;
-    let stand_ins: Vec<llama_cpp_2::model::LlamaChatMessage> = messages
-        .iter()
-        .enumerate()
-        .map(|(index, message)| {
-            llama_cpp_2::model::LlamaChatMessage::new(message.role.clone(), chat_placeholder(index)).ok()
-        })
-        .collect::<Option<_>>()?;
-    let rendered = model.apply_chat_template(&template, &stand_ins, true).ok()?;
-    chat_prompt_from_rendered(&rendered, messages)
-}
-
-/// A model's vocabulary without its weights (a GGUF loaded `vocab_only`): how a remote engine
-/// counts and spells prompts exactly as the served model will.
-pub(crate) struct VocabularyOnly {
-    model: LlamaModel,
-    pub(crate) fim: Option<FimTokens>,
-    pub(crate) file_separator: Option<u32>,
-    pub(crate) fim_suffix_first: bool,
-}
-
-impl VocabularyOnly {
-    pub(crate) fn load(path: &Path) -> Result<VocabularyOnly, EngineError> {
-        let id = crate::registry::id_from_path(path);
-        check_gguf(path, &id)?;
-        let params = LlamaModelParams::default().with_vocab_only(true);
-        let model = LlamaModel::load_from_file(backend()?, path, &params)
-            .map_err(|_| EngineError::LoadFailed { path: path.to_path_buf() })?;
-        let support = fim_support(&model);
-        Ok(VocabularyOnly {
-            fim: support.map(|support| support.tokens),
-            file_separator: support.and_then(|support| support.file_separator),
-            fim_suffix_first: support.is_some_and(|support| support.suffix_first),
-            model,
-        })
-    }
-
-    pub(crate) fn tokenize(&self, prompt: &Prompt) -> Result<Vec<u32>, EngineError> {
-        let tokens = tokenize_prompt(&self.model, self.fim, self.file_separator, prompt)?;
-        Ok(tokens.into_iter().map(|token| token.0 as u32).collect())
-    }
-
-    pub(crate) fn count(&self, text: &str) -> usize {
-        self.model.vocab().tokenize(text.as_bytes(), false, false).len()
-    }
-
-    pub(crate) fn chat_prompt(&self, messages: &[ChatMessage]) -> Option<Prompt> {
-        chat_prompt_of(&self.model, messages)
-    }
-}
-
-/// Where the model runs, for the status line and logs: the GPU(s) and how many layers they hold,
-/// or the CPU and its threads.
-fn describe_device(backend: &LlamaBackend, options: &LlamaOptions, n_layer: u32, threads: i32) -> String {
-    let gpus: Vec<String> = llama_cpp_2::list_llama_ggml_backend_devices()
-        .into_iter()
-        .filter(|device| {
-            matches!(device.device_type, LlamaBackendDeviceType::Gpu | LlamaBackendDeviceType::IntegratedGpu)
-        })
-        .map(|device| {
-            format!("{} ({}, {} MiB)", device.description, device.backend, device.memory_total >> 20)
-        })
-        .collect();
-    if !backend.supports_gpu_offload() || gpus.is_empty() || options.gpu_layers == 0 {
-        let available =
-            if gpus.is_empty() { String::new() } else { format!("; GPUs present: {}", gpus.join(", ")) };
-        return format!("cpu, {threads} threads{available}");
-    }
-    // llama.cpp offloads the repeating layers plus the output layer: n_layer + 1 in all.
-    let offloaded = options.gpu_layers.min(n_layer + 1);
-    let used = match options.split_mode {
-        SplitMode::None => gpus.get(options.main_gpu as usize).cloned().unwrap_or_else(|| gpus.join(", ")),
-        SplitMode::Layer | SplitMode::Row => gpus.join(", "),
-    };
-    format!("gpu {used}, {offloaded}/{} layers offloaded, {threads} cpu threads", n_layer + 1)
-}
-
 /// Refuses what is plainly not a GGUF file before llama.cpp sees it.
 fn check_gguf(path: &Path, id: &str) -> Result<(), EngineError> {
     let mut file = match std::fs::File::open(path) {
@@ -663,18 +472,6 @@ impl Engine for LlamaEngine {
     }
 }
 
-/// llama.cpp's vocabulary as FIM template resolution sees it.
-struct VocabularyView<'v>(&'v llama_cpp_2::vocab::LlamaVocab<'v>);
-
-impl crate::fim::SpecialVocabulary for VocabularyView<'_> {
-    fn encode_special(&self, text: &str) -> Vec<u32> {
-        self.0.tokenize(text.as_bytes(), false, true).into_iter().map(|token| token.0 as u32).collect()
-    }
-    fn is_control(&self, token: u32) -> bool {
-        self.0.is_control(LlamaToken(token as i32))
-    }
-}
-
 /// The KV sequence key used for scoring text (`Engine::score`); never a document's.
 const SCORE_CACHE_KEY: u64 = u64::MAX;
 
@@ -765,21 +562,6 @@ fn score_continuations_in(
         scores.push(logprobs);
     }
     Ok(scores)
-}
-
-/// Natural-log probability of `token` under `logits` (log-softmax, computed stably; logits more
-/// than [`LOGIT_WINDOW`] below the best are left out of the sum).
-fn log_probability(logits: &[f32], token: LlamaToken) -> f64 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let floor = max - LOGIT_WINDOW as f64;
-    let sum: f64 = logits
-        .iter()
-        .map(|&logit| logit as f64)
-        .filter(|&logit| logit > floor)
-        .map(|logit| (logit - max).exp())
-        .sum();
-    let logit = logits.get(token.0 as usize).copied().unwrap_or(f32::NEG_INFINITY) as f64;
-    logit - max - sum.ln()
 }
 
 /// Which parts of the warm cache a request may use.
@@ -1115,141 +897,6 @@ fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
-/// Logits this far below the best add less than `exp(-20)` ≈ 2e-9 each to the softmax sum: even
-/// all 262k of a Gemma vocabulary move the log-probability by under 1e-3. Skipping their `exp`
-/// keeps the per-token cost of scoring a 49k-token vocabulary to a compare per logit.
-const LOGIT_WINDOW: f32 = 20.0;
-
-/// Token healing's choice: the most likely token that spells the next part of `to_spell` (or all
-/// of it and more), with its natural-log probability under the whole distribution; None when no
-/// token does. Tokens `known` accepts (the guide's known names) come first.
-fn healing_choice(
-    logits: &[f32],
-    pieces: &[Vec<u8>],
-    starts: &[Vec<u32>],
-    to_spell: &[u8],
-    known: &dyn Fn(&[u8]) -> bool,
-) -> Option<(LlamaToken, f32)> {
-    // Only tokens that start with the next byte can spell it (`starts`, by first byte).
-    let first = *to_spell.first()?;
-    let best = |also: &dyn Fn(&[u8]) -> bool| {
-        starts[first as usize]
-            .iter()
-            .map(|&token| token as usize)
-            .filter(|&token| crate::spells(&pieces[token], to_spell) && also(&pieces[token]))
-            .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
-    };
-    let best = best(known).or_else(|| best(&|_| true))?;
-    let token = LlamaToken(best as i32);
-    Some((token, log_probability(logits, token) as f32))
-}
-
-/// `chosen` under index-guided decoding (see [`crate::guide::guided_choice`]); itself without a
-/// guide.
-fn guided(
-    logits: &[f32],
-    guide: Option<(&Guide, &[Vec<u8>])>,
-    state: Option<&GuideState>,
-    chosen: (LlamaToken, f32),
-) -> (LlamaToken, f32) {
-    match (guide, state) {
-        (Some((guide, pieces)), Some(state)) => {
-            let (token, logprob) =
-                crate::guide::guided_choice(logits, pieces, guide, state, (chosen.0 .0 as usize, chosen.1));
-            if token != chosen.0 .0 as usize {
-                tracing::debug!(
-                    "guide: {:?} (logprob {:.2}) for {:?} (logprob {:.2}), which writes a name nothing knows",
-                    String::from_utf8_lossy(&pieces[token]),
-                    logprob,
-                    String::from_utf8_lossy(&pieces[chosen.0 .0 as usize]),
-                    chosen.1
-                );
-            }
-            (LlamaToken(token as i32), logprob)
-        }
-        _ => chosen,
-    }
-}
-
-/// The most likely token and its natural-log probability (log-softmax of the logits).
-fn greedy(logits: &[f32]) -> (LlamaToken, f32) {
-    let mut best = 0usize;
-    let mut best_logit = f32::NEG_INFINITY;
-    for (index, &logit) in logits.iter().enumerate() {
-        if logit > best_logit {
-            best = index;
-            best_logit = logit;
-        }
-    }
-    let floor = best_logit - LOGIT_WINDOW;
-    let sum: f32 =
-        logits.iter().filter(|&&logit| logit > floor).map(|&logit| (logit - best_logit).exp()).sum();
-    (LlamaToken(best as i32), -sum.ln())
-}
-
-/// A token drawn from `logits` at the sampling's temperature, among the nucleus of `top_p`
-/// probability, with its natural-log probability under the model (untempered), like
-/// [`greedy`]'s.
-fn sample(logits: &[f32], sampling: &Sampling, rng: &mut SplitMix64) -> (LlamaToken, f32) {
-    let best_logit = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    // Tokens further than the window below the best have negligible probability at any
-    // temperature Wisp allows; leaving them out keeps this a pass over the vocabulary.
-    let floor = best_logit - LOGIT_WINDOW * sampling.temperature.max(1.0);
-    let mut candidates: Vec<(usize, f32)> = logits
-        .iter()
-        .enumerate()
-        .filter(|(_, &logit)| logit > floor)
-        .map(|(index, &logit)| (index, ((logit - best_logit) / sampling.temperature).exp()))
-        .collect();
-    candidates.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let total: f32 = candidates.iter().map(|(_, weight)| weight).sum();
-    let mut kept = 0.0;
-    let mut n_kept = 0;
-    for (_, weight) in &candidates {
-        kept += weight;
-        n_kept += 1;
-        if kept >= sampling.top_p.clamp(0.0, 1.0) * total {
-            break;
-        }
-    }
-    candidates.truncate(n_kept.max(1));
-    let nucleus: f32 = candidates.iter().map(|(_, weight)| weight).sum();
-    let mut target = rng.next_unit() as f32 * nucleus;
-    let mut chosen = candidates[candidates.len() - 1].0;
-    for (index, weight) in &candidates {
-        if target < *weight {
-            chosen = *index;
-            break;
-        }
-        target -= weight;
-    }
-    let untempered_floor = best_logit - LOGIT_WINDOW;
-    let sum: f32 = logits
-        .iter()
-        .filter(|&&logit| logit > untempered_floor)
-        .map(|&logit| (logit - best_logit).exp())
-        .sum();
-    (LlamaToken(chosen as i32), logits[chosen] - best_logit - sum.ln())
-}
-
-/// SplitMix64: a small, fast generator; seeded, it gives the same choices on every platform.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn next_unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// Takes the longest complete UTF-8 text from the front of `bytes`; invalid bytes become U+FFFD.
 /// Returns None while only the start of a multi-byte character is buffered.
 fn take_utf8(bytes: &mut Vec<u8>) -> Option<String> {
@@ -1301,34 +948,5 @@ mod tests {
         bytes.extend_from_slice(b"x");
         assert_eq!(take_utf8(&mut bytes).as_deref(), Some("éx"));
         assert!(bytes.is_empty());
-    }
-
-    #[test]
-    fn sampling_follows_the_temperature_and_the_nucleus() {
-        let logits = [0.0, 2.0, 1.0, -30.0];
-        let mut rng = SplitMix64(7);
-        let hot = Sampling { temperature: 1.0, top_p: 1.0, seed: 7 };
-        let mut counts = [0usize; 4];
-        for _ in 0..10_000 {
-            counts[sample(&logits, &hot, &mut rng).0 .0 as usize] += 1;
-        }
-        // Softmax of (0, 2, 1): 0.090, 0.665, 0.245; the -30 logit is never drawn.
-        assert!((counts[1] as f64 / 1e4 - 0.665).abs() < 0.02, "{counts:?}");
-        assert!((counts[2] as f64 / 1e4 - 0.245).abs() < 0.02, "{counts:?}");
-        assert_eq!(counts[3], 0);
-        // A nucleus of 0.7 keeps only the top token (0.665 < 0.7 needs the second: 0.91).
-        let narrow = Sampling { temperature: 1.0, top_p: 0.5, seed: 7 };
-        assert!((0..1_000).all(|_| sample(&logits, &narrow, &mut rng).0 .0 == 1));
-        // The reported log-probability is the model's, as greedy reports it.
-        let (token, logprob) = sample(&logits, &narrow, &mut rng);
-        assert_eq!((token, logprob), greedy(&logits));
-    }
-
-    #[test]
-    fn greedy_picks_the_largest_logit_with_its_log_probability() {
-        let (token, logprob) = greedy(&[0.0, 2.0, 0.0]);
-        assert_eq!(token, LlamaToken(1));
-        let expected = 2.0 - (2.0f32.exp() + 2.0).ln();
-        assert!((logprob - expected).abs() < 1e-5);
     }
 }
