@@ -21,6 +21,11 @@ const PROMPTS: [&str; 3] = [
 /// Tokens generated per prompt.
 const GENERATED: usize = 6;
 
+/// One test on the device at a time. Wisp loads and runs models on its one worker thread; two
+/// tests loading models side by side crashed ggml's Vulkan backend once in this suite's runs
+/// (SIGSEGV before either finished), which Wisp itself never does.
+static DEVICE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn load(gpu_layers: u32) -> LlamaEngine {
     load_with(LlamaOptions { gpu_layers, ..options() })
 }
@@ -53,6 +58,7 @@ fn greedy(engine: &LlamaEngine, prompt: &str) -> String {
 
 #[test]
 fn every_layer_goes_to_the_vulkan_device_and_greedy_text_equals_the_cpu() {
+    let _device = DEVICE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let gpu = load(99);
     let device = gpu.model().device.clone();
     let backend = if cfg!(feature = "cuda") { "CUDA" } else { "Vulkan" };
@@ -75,6 +81,7 @@ fn every_layer_goes_to_the_vulkan_device_and_greedy_text_equals_the_cpu() {
 
 #[test]
 fn layers_past_the_gpu_memory_stay_on_the_cpu_with_a_warning() {
+    let _device = DEVICE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     // About 3 MiB a layer (weights and a 256-token KV cache): 20 MiB holds a few of the 31.
     let engine = load_with(LlamaOptions { gpu_layers: 99, gpu_memory_mib: Some(20), ..options() });
     let device = engine.model().device.clone();
