@@ -210,6 +210,17 @@ fn assert_quiet(response: &Value) {
     assert!(first_item(response).is_none(), "nothing to show: {response}");
 }
 
+/// A test's settings for a backend: `remote` as `model.remote`; every suggestion shown, no
+/// suggestion cache (each request reaches the backend), only the file as context, no feedback.
+fn settings(remote: Value) -> Value {
+    json!({
+        "model": { "remote": remote },
+        "completion": { "min_confidence": 0.0, "cache": false },
+        "context": { "mode": "file", "index": false },
+        "telemetry": { "events": false }
+    })
+}
+
 fn assert_suggests(response: &Value) {
     let text = first_item(response).and_then(|item| item["insertText"].as_str()).unwrap_or_default();
     assert!(!text.trim().is_empty(), "expected a suggestion from the remote model: {response}");
@@ -242,17 +253,12 @@ fn a_remote_llama_server_answers_and_wisp_recovers_from_its_failures() {
     // retries (each failure shows), a short stall timeout, and every suggestion shown. The debug
     // log (in a failure's message) shows each request's cost.
     client.initialize(
-        json!({
-            "model": { "remote": {
-                "url": format!("http://127.0.0.1:{proxy}"),
-                "token": "sk-test-secret",
-                "retries": 0,
-                "timeout_ms": 1500
-            } },
-            "completion": { "min_confidence": 0.0, "cache": false },
-            "context": { "mode": "file", "index": false },
-            "telemetry": { "events": false }
-        }),
+        settings(json!({
+            "url": format!("http://127.0.0.1:{proxy}"),
+            "token": "sk-test-secret",
+            "retries": 0,
+            "timeout_ms": 1500
+        })),
         json!({}),
     );
     let ready = status(&mut client, "Normal", "backend at");
@@ -333,12 +339,7 @@ fn with_fallback_the_local_model_answers_while_the_backend_is_down() {
 
     let mut client = Client::spawn(&[("WISP_LOG", "wisp_complete=debug,wisp_engine=debug")]);
     client.initialize(
-        json!({
-            "model": { "remote": { "url": format!("http://127.0.0.1:{proxy}"), "retries": 0, "fallback": true } },
-            "completion": { "min_confidence": 0.0, "cache": false },
-            "context": { "mode": "file", "index": false },
-            "telemetry": { "events": false }
-        }),
+        settings(json!({ "url": format!("http://127.0.0.1:{proxy}"), "retries": 0, "fallback": true })),
         json!({}),
     );
     status(&mut client, "Normal", "backend at");
@@ -444,15 +445,7 @@ fn a_backend_behind_tls_is_trusted_through_the_teams_ca_file() {
     // With the team's CA: the backend is recognised through TLS, answers, and the token
     // travels in the (encrypted) request.
     let mut client = Client::spawn(&[("WISP_BACKEND_TOKEN", "sk-tls-secret")]);
-    client.initialize(
-        json!({
-            "model": { "remote": { "url": url, "ca_file": ca_file, "retries": 0 } },
-            "completion": { "min_confidence": 0.0, "cache": false },
-            "context": { "mode": "file", "index": false },
-            "telemetry": { "events": false }
-        }),
-        json!({}),
-    );
+    client.initialize(settings(json!({ "url": url, "ca_file": ca_file, "retries": 0 })), json!({}));
     let ready = status(&mut client, "Normal", "backend at");
     assert!(ready.contains(&format!("llama-server backend at {url}")), "{ready}");
     assert_suggests(&ask(&mut client, "tls"));
@@ -467,15 +460,7 @@ fn a_backend_behind_tls_is_trusted_through_the_teams_ca_file() {
     // Without it, the certificate is not trusted: nothing is sent, and the error names the fix.
     heads.lock().unwrap().clear();
     let mut client = Client::spawn(&[]);
-    client.initialize(
-        json!({
-            "model": { "remote": { "url": url, "retries": 0 } },
-            "completion": { "min_confidence": 0.0, "cache": false },
-            "context": { "mode": "file", "index": false },
-            "telemetry": { "events": false }
-        }),
-        json!({}),
-    );
+    client.initialize(settings(json!({ "url": url, "retries": 0 })), json!({}));
     let warning = status(&mut client, "Warning", "model.remote.ca_file");
     assert!(warning.contains("invalid peer certificate"), "{warning}");
     let error = error_of(&ask_invoked(&mut client, "untrusted"));
