@@ -125,6 +125,31 @@ pub fn tls_config(extra_ca_pem: Option<&[u8]>) -> Result<Arc<rustls::ClientConfi
     Ok(Arc::new(config))
 }
 
+/// A connection to the first of the host's addresses that accepts one, in the resolver's order
+/// (`localhost` may resolve to `::1` before `127.0.0.1`; a service's name to several replicas).
+fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<TcpStream, HttpError> {
+    let failed = |why: String| HttpError::Connect(format!("{} ({why})", endpoint.display()));
+    let addresses = (endpoint.host.as_str(), endpoint.port)
+        .to_socket_addrs()
+        .map_err(|error| failed(error.to_string()))?;
+    connect_first(addresses, timeout).map_err(failed)
+}
+
+/// The first of `addresses` that accepts a connection within `timeout`; the last error otherwise.
+fn connect_first(
+    addresses: impl IntoIterator<Item = std::net::SocketAddr>,
+    timeout: Duration,
+) -> Result<TcpStream, String> {
+    let mut last_error = None;
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, timeout) {
+            Ok(socket) => return Ok(socket),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error.map_or_else(|| "the name resolves to no address".to_owned(), |error| error.to_string()))
+}
+
 /// What a request waits for, and how long.
 pub struct Limits<'a> {
     pub connect: Duration,
@@ -165,15 +190,7 @@ pub fn request(
     body: Option<&[u8]>,
     limits: &Limits<'_>,
 ) -> Result<Response, HttpError> {
-    let address = (endpoint.host.as_str(), endpoint.port)
-        .to_socket_addrs()
-        .map_err(|error| HttpError::Connect(format!("{} ({error})", endpoint.display())))?
-        .next()
-        .ok_or_else(|| {
-            HttpError::Connect(format!("{} (the name resolves to no address)", endpoint.display()))
-        })?;
-    let socket = TcpStream::connect_timeout(&address, limits.connect)
-        .map_err(|error| HttpError::Connect(format!("{} ({error})", endpoint.display())))?;
+    let socket = connect(endpoint, limits.connect)?;
     let io = |error: std::io::Error| HttpError::Io(error.to_string());
     socket.set_nodelay(true).map_err(io)?;
     socket.set_read_timeout(Some(POLL)).map_err(io)?;
@@ -422,6 +439,16 @@ impl Drop for Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_address_is_skipped_for_the_next_one() {
+        let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let socket = connect_first([closed, open.local_addr().unwrap()], Duration::from_secs(1)).unwrap();
+        assert_eq!(socket.peer_addr().unwrap(), open.local_addr().unwrap());
+        assert!(connect_first([closed], Duration::from_secs(1)).is_err());
+        assert!(connect_first([], Duration::from_secs(1)).unwrap_err().contains("no address"));
+    }
 
     #[test]
     fn urls_name_scheme_host_port_and_base_path() {
