@@ -552,3 +552,37 @@ fn a_fim_model_on_llama_server_gets_the_suffix_and_other_files_through_infill() 
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_backend_down_when_wisp_starts_is_learnt_and_used_once_it_is_up() {
+    let upstream = free_port();
+    let mut client = Client::spawn(&[]);
+    client.initialize(
+        settings(json!({ "url": format!("http://127.0.0.1:{upstream}"), "retries": 0 })),
+        json!({}),
+    );
+    // Nothing listens yet: the status says so, and typing shows nothing.
+    let warning = status(&mut client, "Warning", "cannot reach the backend");
+    assert!(warning.contains("model.remote.url"), "{warning}");
+    assert_quiet(&ask(&mut client, "down"));
+
+    // The server comes up: Wisp answers by itself, learns which API it speaks, and the warning
+    // from the start is over.
+    let server = LlamaServer::start(upstream);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let response = ask(&mut client, &format!("up-{attempt}"));
+        if first_item(&response).is_some() {
+            assert_suggests(&response);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no answer after the server came up: {response}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let ready = status(&mut client, "Normal", "ready:");
+    assert!(ready.contains(&format!("llama-server backend at http://127.0.0.1:{upstream}")), "{ready}");
+    assert_eq!(client.shutdown_and_exit().code(), Some(0));
+    drop(server);
+}

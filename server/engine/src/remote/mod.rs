@@ -21,7 +21,7 @@ mod wire;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use http::{Endpoint, HttpError, Scheme};
@@ -121,8 +121,11 @@ pub struct RemoteEngine {
     token_counts: Mutex<HashMap<u64, usize>>,
     /// Whether `/tokenize` answered (None: not asked yet).
     server_tokenizes: Mutex<Option<bool>>,
-    /// Why the server did not answer at first, if it did not.
-    unreachable: Option<String>,
+    /// What is known once the server has answered: its API in the device line, and whether it
+    /// lays out fill-in-the-middle itself. Until then (it was down when Wisp started), `info`.
+    answered: OnceLock<ModelInfo>,
+    /// Why the server did not answer when the engine was prepared; cleared once it does.
+    unreachable: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for RemoteEngine {
@@ -167,11 +170,6 @@ impl RemoteEngine {
             Some(path) => Some(crate::llama::VocabularyOnly::load(path)?),
             None => None,
         };
-        let api_name = |api: Option<RemoteApi>| match api {
-            Some(RemoteApi::LlamaServer) => "llama-server",
-            Some(RemoteApi::Openai) => "OpenAI-compatible",
-            None => "remote",
-        };
         let id = options.model.clone().unwrap_or_else(|| format!("remote model at {}", endpoint.display()));
         let info = ModelInfo {
             id,
@@ -196,26 +194,42 @@ impl RemoteEngine {
             limit: Limit::default(),
             token_counts: Mutex::default(),
             server_tokenizes: Mutex::new(None),
-            unreachable: None,
+            answered: OnceLock::new(),
+            unreachable: Mutex::new(None),
         };
         match engine.api(&CancelFlag::new()) {
             Ok(api) => {
-                engine.info.device =
-                    format!("{} backend at {}", api_name(Some(api)), engine.endpoint.display());
-                // Without the vocabulary Wisp cannot write the model's fill-in-the-middle tokens;
-                // llama-server's /infill can, when the model has them.
-                engine.info.fim_by_server =
-                    api == RemoteApi::LlamaServer && engine.vocabulary.is_none() && engine.serves_infill();
+                let info = engine.learn(api);
+                let _ = engine.answered.set(info);
             }
-            Err(failure) => engine.unreachable = Some(failure.error.to_string()),
+            Err(failure) => {
+                *engine.unreachable.get_mut().unwrap_or_else(|p| p.into_inner()) =
+                    Some(failure.error.to_string())
+            }
         }
         Ok(engine)
     }
 
-    /// Why the server did not answer when the engine was prepared (it is asked again with each
-    /// request); None when it answered.
-    pub fn unreachable(&self) -> Option<&str> {
-        self.unreachable.as_deref()
+    /// The model as the answering server shows it: its API named in the device line, and
+    /// fill-in-the-middle through llama-server's /infill when Wisp has no vocabulary to write the
+    /// model's FIM tokens itself and the server's model has them.
+    fn learn(&self, api: RemoteApi) -> ModelInfo {
+        let mut info = self.info.clone();
+        info.device = format!("{} backend at {}", api_name(Some(api)), self.endpoint.display());
+        info.fim_by_server =
+            api == RemoteApi::LlamaServer && self.vocabulary.is_none() && self.serves_infill();
+        info
+    }
+
+    /// After a request succeeded: a server that was down when Wisp started is learnt now, and
+    /// its first warning is over.
+    fn note_answered(&self) {
+        if self.answered.get().is_none() {
+            if let Some(api) = *self.api.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) {
+                let _ = self.answered.set(self.learn(api));
+            }
+        }
+        self.unreachable.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -346,7 +360,7 @@ impl RemoteEngine {
                 other => other.clone(),
             })
             .collect();
-        if self.info.fim_by_server && self.vocabulary.is_none() {
+        if self.model().fim_by_server && self.vocabulary.is_none() {
             if let Some(infill) = infill_of(&parts, healing) {
                 // The server adds the FIM tokens and a file separator (with its path) per file.
                 let n_special = 3 + 2 * infill.files.len();
@@ -571,6 +585,15 @@ impl RemoteEngine {
     }
 }
 
+/// How the status names a backend speaking `api`.
+fn api_name(api: Option<RemoteApi>) -> &'static str {
+    match api {
+        Some(RemoteApi::LlamaServer) => "llama-server",
+        Some(RemoteApi::Openai) => "OpenAI-compatible",
+        None => "remote",
+    }
+}
+
 /// The parts of a fill-in-the-middle prompt in the repository layout, for `/infill`: each
 /// `<file_sep>path\ncode` is another file (this file's own header, with no code, is left to the
 /// server), then the prefix (with the typed part of a word put back), the suffix. None for a
@@ -643,7 +666,7 @@ fn estimate_tokens(text: &str) -> usize {
 
 impl Engine for RemoteEngine {
     fn model(&self) -> &ModelInfo {
-        &self.info
+        self.answered.get().unwrap_or(&self.info)
     }
 
     fn count_tokens(&self, text: &str) -> usize {
@@ -707,6 +730,7 @@ impl Engine for RemoteEngine {
             match result {
                 Ok(generation) => {
                     self.breaker.record(true);
+                    self.note_answered();
                     return Ok(generation);
                 }
                 Err(failure) if request.cancel.is_cancelled() => {
@@ -738,7 +762,7 @@ impl Engine for RemoteEngine {
     }
 
     fn warning(&self) -> Option<String> {
-        self.unreachable.clone()
+        self.unreachable.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 }
 
