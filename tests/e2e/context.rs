@@ -2,7 +2,6 @@
 //! `wisp/debugPrompt` naming where each snippet came from.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -18,18 +17,6 @@ fn workspace(name: &str, files: &[(&str, &str)]) -> PathBuf {
         std::fs::write(path, text).unwrap();
     }
     root
-}
-
-fn wait_for_index(client: &mut Client, n_files: u64) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let metrics = client.metrics();
-        if metrics["indexedFiles"].as_u64() >= Some(n_files) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the index never reached {n_files} files: {metrics}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn uri(root: &Path, path: &str) -> String {
@@ -78,7 +65,7 @@ fn issue_4_a_definition_in_another_file_reaches_the_prompt_and_ignored_files_nev
         json!({ "window": { "workDoneProgress": true } }),
     );
     client.wait_until_ready();
-    wait_for_index(&mut client, 2);
+    client.wait_for_index(2);
     // The index reported its progress: a token, then begin and end.
     client.wait_for(|message| message["method"] == json!("window/workDoneProgress/create"));
     client.notification("$/progress", |params| params["value"]["kind"] == json!("begin"));
@@ -130,7 +117,7 @@ fn issue_4_saved_and_watched_changes_keep_the_index_fresh() {
     let mut client = Client::spawn(&[]);
     client.initialize_at(&root, json!({ "completion": { "prefetch": false } }), json!({}));
     client.wait_until_ready();
-    wait_for_index(&mut client, 2);
+    client.wait_for_index(2);
     let main_uri = uri(&root, "src/main.rs");
     client.open(&main_uri, "rust", MAIN);
     let line = MAIN.lines().count() as u32 - 1;

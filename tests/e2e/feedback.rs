@@ -210,11 +210,7 @@ fn sensitive_and_wispignored_files_get_no_suggestions_and_nothing_is_recorded() 
         "context": { "sensitive_files": ["secrets.py"] },
     });
     client.initialize_at(&root, options, json!({}));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client.metrics()["indexedFiles"].as_u64() < Some(1) {
-        assert!(Instant::now() < deadline, "the workspace was never indexed");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    client.wait_for_index(1);
     let app_uri = format!("file://{}/app.py", root.display());
     client.open(&app_uri, "python", app);
     let debug = client.request(

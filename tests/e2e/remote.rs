@@ -221,6 +221,21 @@ fn settings(remote: Value) -> Value {
     })
 }
 
+/// Asks again every half second (fresh documents) until the backend suggests: after it comes
+/// back, the circuit may still be open for seconds, and typing gets empty answers meanwhile.
+fn ask_until_suggested(client: &mut Client, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for attempt in 1.. {
+        let response = ask(client, &format!("{name}-{attempt}"));
+        if first_item(&response).is_some() {
+            assert_suggests(&response);
+            return;
+        }
+        assert!(Instant::now() < deadline, "no suggestion once the backend was up: {response}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 fn assert_suggests(response: &Value) {
     let text = first_item(response).and_then(|item| item["insertText"].as_str()).unwrap_or_default();
     assert!(!text.trim().is_empty(), "expected a suggestion from the remote model: {response}");
@@ -309,19 +324,7 @@ fn a_remote_llama_server_answers_and_wisp_recovers_from_its_failures() {
 
     // It comes back on the same port: Wisp answers again by itself.
     server = LlamaServer::start(upstream);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let response = ask(&mut client, &format!("back-{attempt}"));
-        // While the circuit is open, typing gets an empty answer; the first suggestion is back.
-        if first_item(&response).is_some() {
-            assert_suggests(&response);
-            break;
-        }
-        assert!(Instant::now() < deadline, "no answer after the server came back: {response}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    ask_until_suggested(&mut client, "back");
     status(&mut client, "Normal", "ready: llama-server backend");
     assert!(!client.stderr.lock().unwrap().contains("sk-test-secret"), "the token never reaches the log");
     assert_eq!(client.shutdown_and_exit().code(), Some(0));
@@ -518,11 +521,7 @@ fn a_fim_model_on_llama_server_gets_the_suffix_and_other_files_through_infill() 
         json!({}),
     );
     status(&mut client, "Normal", "llama-server backend at");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client.metrics()["indexedFiles"].as_u64() < Some(2) {
-        assert!(Instant::now() < deadline, "the workspace was never indexed");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    client.wait_for_index(2);
     let uri = format!("file://{}/src/main.rs", dir.display());
     client.open(&uri, "rust", USES_SHAPES);
     seen.lock().unwrap().clear();
@@ -569,18 +568,7 @@ fn a_backend_down_when_wisp_starts_is_learnt_and_used_once_it_is_up() {
     // The server comes up: Wisp answers by itself, learns which API it speaks, and the warning
     // from the start is over.
     let server = LlamaServer::start(upstream);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let response = ask(&mut client, &format!("up-{attempt}"));
-        if first_item(&response).is_some() {
-            assert_suggests(&response);
-            break;
-        }
-        assert!(Instant::now() < deadline, "no answer after the server came up: {response}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    ask_until_suggested(&mut client, "up");
     let ready = status(&mut client, "Normal", "ready:");
     assert!(ready.contains(&format!("llama-server backend at http://127.0.0.1:{upstream}")), "{ready}");
     assert_eq!(client.shutdown_and_exit().code(), Some(0));

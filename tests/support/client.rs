@@ -193,6 +193,19 @@ impl Client {
         response.get("result").cloned().unwrap_or_else(|| panic!("wisp/metrics failed: {response}"))
     }
 
+    /// Waits until the workspace index holds at least `n_files` files (`wisp/metrics`).
+    pub fn wait_for_index(&mut self, n_files: u64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let metrics = self.metrics();
+            if metrics["indexedFiles"].as_u64() >= Some(n_files) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the index never reached {n_files} files: {metrics}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until the model is loaded (the status says so).
     pub fn wait_until_ready(&mut self) {
         self.notification("didChangeStatus", |params| {

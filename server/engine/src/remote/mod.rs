@@ -27,11 +27,11 @@ use std::time::{Duration, Instant};
 pub use http::{Endpoint, HttpError, Scheme};
 use resilience::{jittered, sleep_unless_cancelled, Breaker, Limit, RETRY_BASE};
 pub use wire::RemoteApi;
-use wire::{Event, Infill, WirePrompt};
+use wire::{infill_of, Event, Infill, WirePrompt};
 
 use crate::{
     CancelFlag, ChatMessage, Engine, EngineError, GenerateRequest, Generation, ModelInfo, Piece, Prompt,
-    PromptPart, SpecialToken, StopReason, Stopper, TokenScore,
+    PromptPart, StopReason, Stopper, TokenScore,
 };
 
 /// Rewrites text before it leaves the machine (secrets and personal data redacted).
@@ -594,34 +594,6 @@ fn api_name(api: Option<RemoteApi>) -> &'static str {
     }
 }
 
-/// The parts of a fill-in-the-middle prompt in the repository layout, for `/infill`: each
-/// `<file_sep>path\ncode` is another file (this file's own header, with no code, is left to the
-/// server), then the prefix (with the typed part of a word put back), the suffix. None for a
-/// prompt of another layout (a chat prompt for a code action).
-fn infill_of(parts: &[PromptPart], healing: &str) -> Option<Infill> {
-    let (mut files, mut prefix, mut suffix) = (Vec::new(), None, None);
-    let mut parts = parts.iter();
-    while let Some(part) = parts.next() {
-        let text = || match parts.clone().next() {
-            Some(PromptPart::Text(text)) => text.clone(),
-            _ => String::new(),
-        };
-        match part {
-            PromptPart::Special(SpecialToken::FileSeparator) => {
-                let file = text();
-                if let Some((path, code)) = file.split_once('\n').filter(|(_, code)| !code.is_empty()) {
-                    files.push((path.to_owned(), code.to_owned()));
-                }
-            }
-            PromptPart::Special(SpecialToken::FimPrefix) => prefix = Some(text() + healing),
-            PromptPart::Special(SpecialToken::FimSuffix) => suffix = Some(text()),
-            PromptPart::Special(SpecialToken::FimMiddle) => break,
-            _ => {}
-        }
-    }
-    Some(Infill { files, prefix: prefix?, suffix: suffix? })
-}
-
 /// The text streamed so far, cut by the stop rule, with each piece's score.
 struct Output {
     stopper: Stopper,
@@ -783,30 +755,6 @@ mod tests {
         options.allow_http = true;
         assert!(RemoteEngine::connect(options, Arc::new(|text: &str| text.to_owned())).is_ok());
         assert!(engine("https://gpu.example.com").is_ok());
-    }
-
-    #[test]
-    fn a_repository_fim_prompt_becomes_infill_fields() {
-        let text = |text: &str| PromptPart::Text(text.to_owned());
-        let special = PromptPart::Special;
-        let parts = [
-            special(SpecialToken::FileSeparator),
-            text("src/geometry.rs\npub struct Point { pub x: f64 }\n"),
-            special(SpecialToken::FileSeparator),
-            text("src/lib.rs\n"),
-            special(SpecialToken::FimPrefix),
-            text("fn area(p: &Point) -> f64 {\n    p."),
-            special(SpecialToken::FimSuffix),
-            text("\n}\n"),
-            special(SpecialToken::FimMiddle),
-        ];
-        let expected = Infill {
-            files: vec![("src/geometry.rs".into(), "pub struct Point { pub x: f64 }\n".into())],
-            prefix: "fn area(p: &Point) -> f64 {\n    p.x".into(),
-            suffix: "\n}\n".into(),
-        };
-        assert_eq!(infill_of(&parts, "x"), Some(expected));
-        assert_eq!(infill_of(&[text("a plain prompt")], ""), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::Sampling;
+use crate::{PromptPart, Sampling, SpecialToken};
 
 /// The HTTP API an inference service speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
@@ -59,6 +59,34 @@ impl WirePrompt {
             }),
         }
     }
+}
+
+/// The parts of a fill-in-the-middle prompt in the repository layout, for `/infill`: each
+/// `<file_sep>path\ncode` is another file (this file's own header, with no code, is left to the
+/// server), then the prefix (with the typed part of a word put back), the suffix. None for a
+/// prompt of another layout (a chat prompt for a code action).
+pub fn infill_of(parts: &[PromptPart], healing: &str) -> Option<Infill> {
+    let (mut files, mut prefix, mut suffix) = (Vec::new(), None, None);
+    let mut parts = parts.iter();
+    while let Some(part) = parts.next() {
+        let text = || match parts.clone().next() {
+            Some(PromptPart::Text(text)) => text.clone(),
+            _ => String::new(),
+        };
+        match part {
+            PromptPart::Special(SpecialToken::FileSeparator) => {
+                let file = text();
+                if let Some((path, code)) = file.split_once('\n').filter(|(_, code)| !code.is_empty()) {
+                    files.push((path.to_owned(), code.to_owned()));
+                }
+            }
+            PromptPart::Special(SpecialToken::FimPrefix) => prefix = Some(text() + healing),
+            PromptPart::Special(SpecialToken::FimSuffix) => suffix = Some(text()),
+            PromptPart::Special(SpecialToken::FimMiddle) => break,
+            _ => {}
+        }
+    }
+    Some(Infill { files, prefix: prefix?, suffix: suffix? })
 }
 
 /// The streaming body of a greedy completion request.
@@ -226,6 +254,30 @@ pub fn tokenize_count(body: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repository_fim_prompt_becomes_infill_fields() {
+        let text = |text: &str| PromptPart::Text(text.to_owned());
+        let special = PromptPart::Special;
+        let parts = [
+            special(SpecialToken::FileSeparator),
+            text("src/geometry.rs\npub struct Point { pub x: f64 }\n"),
+            special(SpecialToken::FileSeparator),
+            text("src/lib.rs\n"),
+            special(SpecialToken::FimPrefix),
+            text("fn area(p: &Point) -> f64 {\n    p."),
+            special(SpecialToken::FimSuffix),
+            text("\n}\n"),
+            special(SpecialToken::FimMiddle),
+        ];
+        let expected = Infill {
+            files: vec![("src/geometry.rs".into(), "pub struct Point { pub x: f64 }\n".into())],
+            prefix: "fn area(p: &Point) -> f64 {\n    p.x".into(),
+            suffix: "\n}\n".into(),
+        };
+        assert_eq!(infill_of(&parts, "x"), Some(expected));
+        assert_eq!(infill_of(&[text("a plain prompt")], ""), None);
+    }
 
     #[test]
     fn openai_events_carry_text_logprobs_and_the_finish() {
