@@ -191,6 +191,7 @@ mod tests {
             anchor: None,
             snippets: Vec::new(),
             names: None,
+            names_source: None,
         }
     }
 

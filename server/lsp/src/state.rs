@@ -112,6 +112,8 @@ pub(crate) struct OpenDocument {
     pub(crate) shown: Option<Shown>,
     /// Shared so that a request can keep it after letting go of the document's entry.
     pub(crate) context: Arc<Mutex<Option<StickyContext>>>,
+    /// The document's names outside the cursor's line, for index-guided decoding.
+    pub(crate) names: Arc<wisp_complete::completion::DocumentNames>,
 }
 
 impl OpenDocument {
@@ -128,6 +130,7 @@ impl OpenDocument {
             typing_interval_ms: TYPING_PAUSE_MS,
             shown: None,
             context: Arc::default(),
+            names: Arc::default(),
         }
     }
 }

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use tree_sitter::{Tree, TreeCursor};
+use tree_sitter::Tree;
 
 use crate::Language;
 
@@ -66,20 +66,27 @@ fn is_name_kind(kind: &str) -> bool {
 
 /// The names `tree` uses, in source order, repeated as often as they occur.
 pub fn identifiers<'s>(tree: &Tree, source: &'s str) -> Vec<&'s str> {
-    let mut out = Vec::new();
-    let mut cursor = tree.walk();
-    collect(&mut cursor, source, &mut out);
-    out
+    identifiers_in(tree, source, 0).into_iter().map(|(_, name)| name).collect()
 }
 
-fn collect<'s>(cursor: &mut TreeCursor<'_>, source: &'s str, out: &mut Vec<&'s str>) {
+/// The names `tree` uses within `part`, the document's text from byte `start` (the whole text
+/// or a line of it), with their document offsets. Only the nodes that overlap `part` are
+/// visited, so a line costs its depth in the tree, not the document's size.
+pub fn identifiers_in<'s>(tree: &Tree, part: &'s str, start: usize) -> Vec<(usize, &'s str)> {
+    let mut out = Vec::new();
+    let mut cursor = tree.walk();
+    let range = start..start + part.len();
     loop {
         let node = cursor.node();
-        if node.child_count() == 0 || node.kind() == "identifier" {
-            if is_name_kind(node.kind()) {
-                if let Some(text) = source.get(node.byte_range()) {
+        let overlaps = node.start_byte() < range.end && node.end_byte() > range.start
+            || node.start_byte() == range.start;
+        if !overlaps {
+            // Outside the part: neither it nor its children.
+        } else if node.child_count() == 0 || node.kind() == "identifier" {
+            if is_name_kind(node.kind()) && range.start <= node.start_byte() && node.end_byte() <= range.end {
+                if let Some(text) = part.get(node.start_byte() - start..node.end_byte() - start) {
                     if is_identifier(text) {
-                        out.push(text);
+                        out.push((node.start_byte(), text));
                     }
                 }
             }
@@ -88,7 +95,7 @@ fn collect<'s>(cursor: &mut TreeCursor<'_>, source: &'s str, out: &mut Vec<&'s s
         }
         while !cursor.goto_next_sibling() {
             if !cursor.goto_parent() {
-                return;
+                return out;
             }
         }
     }

@@ -37,6 +37,9 @@ pub struct Gathered {
     /// The names a suggestion here may use where a name is used (see [`known_names`]); None
     /// turns index-guided decoding off for it.
     pub names: Option<std::sync::Arc<super::KnownNames>>,
+    /// Where to read `names` from when the model runs, if they are not given (a server leaves
+    /// them to the model run, so a cached answer costs no reading of the tree).
+    pub names_source: Option<super::NamesSource>,
 }
 
 /// Collects what a suggestion at byte `offset` needs. Cost is bounded by the window sizes, not by
@@ -65,6 +68,7 @@ pub fn gather(document: &Document, offset: usize, path: &str, max_lines: usize) 
         snippets: Vec::new(),
         document: document.tree().is_some().then(|| document.clone()),
         names: None,
+        names_source: None,
     }
 }
 

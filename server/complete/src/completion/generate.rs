@@ -43,6 +43,13 @@ pub struct Suggestion {
     pub filters_ms: f64,
 }
 
+/// The names index-guided decoding checks against: those given, or read now from their source;
+/// None when the guide is off.
+fn names_at(gathered: &Gathered, settings: &CompletionConfig) -> Option<std::sync::Arc<super::KnownNames>> {
+    settings.guide.strength()?;
+    gathered.names.clone().or_else(|| gathered.names_source.as_ref()?.read(gathered))
+}
+
 /// Builds the prompt and runs the engine. Blocking: call it on the inference worker.
 pub fn suggest(
     engine: &dyn Engine,
@@ -80,8 +87,8 @@ pub fn suggest(
             seed: sampling_seed,
         },
         healing: word.to_owned(),
-        guide: settings.guide.strength().zip(gathered.names.as_ref()).map(|(strength, names)| {
-            let names: std::sync::Arc<dyn wisp_engine::NameOracle> = names.clone();
+        guide: settings.guide.strength().zip(names_at(gathered, settings)).map(|(strength, names)| {
+            let names: std::sync::Arc<dyn wisp_engine::NameOracle> = names;
             wisp_engine::Guide {
                 names,
                 line: prompt_source.prefix[prompt_source.prefix.rfind('\n').map_or(0, |at| at + 1)..]

@@ -91,6 +91,7 @@ impl Server {
                 document: open.document.clone(),
                 display_path: open.display_path.clone(),
                 sticky: Arc::clone(&open.context),
+                names: Arc::clone(&open.names),
             };
             (gathered, source)
         };
@@ -99,16 +100,14 @@ impl Server {
             self.context_for(uri, &source, gathered.offset, mode, refresh_context)
         }))
         .map_err(internal_error)?;
-        let names = if config.completion.guide == wisp_complete::config::GuideSetting::Off {
-            None
-        } else {
-            let index = self.state.index.read().unwrap_or_else(|p| p.into_inner()).names();
-            catch_unwind(AssertUnwindSafe(|| {
-                completion::known_names(&source.document, gathered.offset, &snippets, Some(index))
-            }))
-            .map_err(internal_error)?
-        };
-        Ok(Gathered { snippets, names, ..gathered })
+        // Read on the worker when the model runs (a cached answer needs none).
+        let names_source = (config.completion.guide != wisp_complete::config::GuideSetting::Off).then(|| {
+            completion::NamesSource {
+                document: Arc::clone(&source.names),
+                index: Some(self.state.index.read().unwrap_or_else(|p| p.into_inner()).names()),
+            }
+        });
+        Ok(Gathered { snippets, names_source, ..gathered })
     }
 
     /// The snippets for a cursor. They stay the same while the cursor stays in the same scope:
@@ -316,6 +315,7 @@ struct ContextSource {
     document: wisp_syntax::Document,
     display_path: String,
     sticky: Arc<Mutex<Option<StickyContext>>>,
+    names: Arc<completion::DocumentNames>,
 }
 
 /// A panic while reading a document, as the error the client gets (the server stays up).
