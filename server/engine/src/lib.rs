@@ -8,6 +8,7 @@
 
 #![deny(clippy::print_stdout)]
 
+mod counts;
 pub mod fallback;
 pub mod fim;
 pub mod gguf;
@@ -23,6 +24,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+pub use counts::CountMemo;
 pub use fallback::FallbackEngine;
 pub use guide::{Guide, GuideStrength, NameOracle};
 pub use llama::{

@@ -207,6 +207,7 @@ pub struct LlamaEngine {
     starts: std::sync::OnceLock<Vec<Vec<u32>>>,
     /// Why the model runs on the CPU although GPU layers were asked for.
     gpu_fallback: Option<String>,
+    counts: crate::CountMemo,
 }
 
 impl LlamaEngine {
@@ -309,6 +310,7 @@ impl LlamaEngine {
             pieces: std::sync::OnceLock::new(),
             starts: std::sync::OnceLock::new(),
             gpu_fallback: None,
+            counts: crate::CountMemo::default(),
         })
     }
 
@@ -354,7 +356,7 @@ impl Engine for LlamaEngine {
     }
 
     fn count_tokens(&self, text: &str) -> usize {
-        self.model.vocab().tokenize(text.as_bytes(), false, false).len()
+        self.counts.count(text, |text| self.model.vocab().tokenize(text.as_bytes(), false, false).len())
     }
 
     fn generate(

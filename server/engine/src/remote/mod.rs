@@ -18,7 +18,6 @@ mod http;
 mod resilience;
 mod wire;
 
-use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -102,7 +101,7 @@ impl RemoteOptions {
     }
 }
 
-/// Counts kept from `/tokenize` before the cache starts over.
+/// Counts kept before the memo starts over (`/tokenize` answers cost a round trip each).
 const TOKEN_CACHE_ENTRIES: usize = 50_000;
 /// Largest error body read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -118,7 +117,8 @@ pub struct RemoteEngine {
     redact: Redactor,
     breaker: Breaker,
     limit: Limit,
-    token_counts: Mutex<HashMap<u64, usize>>,
+    /// Counts of texts (from the vocabulary or `/tokenize`).
+    token_counts: crate::CountMemo,
     /// Whether `/tokenize` answered (None: not asked yet).
     server_tokenizes: Mutex<Option<bool>>,
     /// What is known once the server has answered: its API in the device line, and whether it
@@ -192,7 +192,7 @@ impl RemoteEngine {
             redact,
             breaker,
             limit: Limit::default(),
-            token_counts: Mutex::default(),
+            token_counts: crate::CountMemo::new(TOKEN_CACHE_ENTRIES),
             server_tokenizes: Mutex::new(None),
             answered: OnceLock::new(),
             unreachable: Mutex::new(None),
@@ -646,30 +646,11 @@ impl Engine for RemoteEngine {
             return 0;
         }
         if let Some(vocabulary) = &self.vocabulary {
-            return vocabulary.count(text);
+            return self.token_counts.count(text, |text| vocabulary.count(text));
         }
-        let key = {
-            use std::hash::{Hash, Hasher};
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            text.hash(&mut hasher);
-            hasher.finish()
-        };
-        if let Some(&count) =
-            self.token_counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&key)
-        {
-            return count;
-        }
-        match self.server_count(&(self.redact)(text)) {
-            Some(count) => {
-                let mut counts = self.token_counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                if counts.len() >= TOKEN_CACHE_ENTRIES {
-                    counts.clear();
-                }
-                counts.insert(key, count);
-                count
-            }
-            None => estimate_tokens(text),
-        }
+        self.token_counts
+            .try_count(text, |text| self.server_count(&(self.redact)(text)))
+            .unwrap_or_else(|| estimate_tokens(text))
     }
 
     fn generate(
