@@ -257,7 +257,9 @@ impl CompletionService {
         }
 
         let queued = std::time::Instant::now();
-        let outcome = self.generate(model_state, &flight, &gathered, config, foreground).await;
+        let typing_fast = trigger == Trigger::Automatic
+            && typing.is_some_and(|typing| typing.last_interval_ms <= TYPING_PAUSE_MS);
+        let outcome = self.generate(model_state, &flight, &gathered, config, foreground, typing_fast).await;
         let waited_ms = queued.elapsed().as_secs_f64() * 1e3;
         let result = match &outcome {
             Ok(Ok(Some((suggestion, _, _))))
@@ -354,10 +356,14 @@ impl CompletionService {
         gathered: &Gathered,
         config: &Config,
         foreground: bool,
+        typing_fast: bool,
     ) -> Result<Result<Option<Generated>, String>, JobError> {
         let busy = Arc::clone(&self.busy);
         let job_flight = Arc::clone(flight);
-        let settings = config.completion.clone();
+        let mut settings = config.completion.clone();
+        if typing_fast {
+            settings.time_budget_ms = typing_budget(&settings);
+        }
         let job_gathered = gathered.clone();
         let keep_prompt = config.telemetry.content;
         self.worker
@@ -642,6 +648,15 @@ impl CompletionService {
 
 /// What a reused suggestion must have been made with: the model and the settings that shape
 /// the text (an experiment variant may change them).
+/// The time budget of a keystroke typed while typing: `typing_budget_ms` when it is the tighter
+/// one (0, no budget, is the loosest).
+fn typing_budget(settings: &CompletionConfig) -> u64 {
+    match (settings.time_budget_ms, settings.typing_budget_ms) {
+        (budget, 0) | (0, budget) => budget,
+        (budget, typing) => budget.min(typing),
+    }
+}
+
 fn reuse_key_of(model_id: &str, config: &Config) -> String {
     let completion = &config.completion;
     format!(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use wisp_complete::completion::{gather, Gathered};
 use wisp_complete::config::Config;
-use wisp_complete::service::{CompletionService, ModelState, Outcome, Request, Trigger};
+use wisp_complete::service::{CompletionService, ModelState, Outcome, Request, Trigger, Typing};
 use wisp_engine::{Engine, ScriptedEngine};
 use wisp_syntax::{Document, LanguageRegistry};
 
@@ -105,4 +105,34 @@ async fn the_real_default_model_answers_through_the_service() {
     assert!(suggested.prompt_tokens > 0 && suggested.suggestion_tokens > 0, "{suggested:?}");
     let again = ask(&service, cursor(fixture), &model, &config).await.suggested.expect("again");
     assert_eq!((again.text, again.source), (suggested.text, wisp_telemetry::Source::Cache));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_typed_into_quickly_is_cut_to_the_lines_done_in_the_typing_budget() {
+    let service = CompletionService::default();
+    // Four lines, 50 ms a word: the whole block takes 0.8 s.
+    let slow = ScriptedEngine::new(
+        "let a = one + two;\n    let b = three + four;\n    let c = five + six;\n    let d = seven + eight;\n",
+    )
+    .with_delay_per_piece(Duration::from_millis(50));
+    let model = ready(slow);
+    let mut config = Config::default();
+    config.completion.cache = false;
+    config.completion.typing_budget_ms = 250;
+    let block = "fn a() {\n    $0\n}\n";
+    let asked = |last_interval_ms: f64| Request {
+        gathered: cursor(block),
+        trigger: Trigger::Automatic,
+        config: &config,
+        model: Arc::clone(&model),
+        typing: Some(Typing { last_interval_ms, typical_interval_ms: last_interval_ms }),
+    };
+    let lines = |outcome: Outcome| outcome.suggested.expect("a suggestion").text.lines().count();
+
+    // Typed 0.1 s after the keystroke before: the lines done in 0.25 s, and the one being written.
+    let typing = lines(service.suggest(asked(100.0)).await.expect("the scripted model answers"));
+    // After a pause (or asked for): the whole block, within `time_budget_ms`.
+    let paused = lines(service.suggest(asked(2000.0)).await.expect("the scripted model answers"));
+    assert_eq!(paused, 4);
+    assert!((1..=2).contains(&typing), "typing got {typing} lines");
 }

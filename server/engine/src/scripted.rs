@@ -83,6 +83,8 @@ impl Engine for ScriptedEngine {
         let mut n_generated = 0;
         let mut token_scores = Vec::new();
         let mut emitted_bytes = 0;
+        let started = std::time::Instant::now();
+        let mut over_budget = false;
         // The reply is what follows the cursor: with token healing, the typed part of the word
         // comes first, as the real model spells it.
         let healing = (!self.reply.starts_with(&request.healing)).then_some(request.healing.as_str());
@@ -101,12 +103,17 @@ impl Engine for ScriptedEngine {
             emitted_bytes += word.len();
             token_scores.push(TokenScore { end: emitted_bytes, logprob: self.logprob, tokens: 1 });
             if stopper.push(word).is_break() {
-                stop_reason = StopReason::StopRule;
+                stop_reason = if over_budget { StopReason::TimeBudget } else { StopReason::StopRule };
                 break;
             }
             if on_piece(&piece).is_break() {
                 stop_reason = StopReason::Callback;
                 break;
+            }
+            // As the real engine: past the time budget, the line being written is the last.
+            if !over_budget && request.time_budget.is_some_and(|budget| started.elapsed() > budget) {
+                over_budget = true;
+                stopper.stop_at_next_newline();
             }
         }
         let n_prompt_tokens = self.count_tokens(&request.prompt.render());
