@@ -164,6 +164,7 @@ fn a_corrupt_model_is_refused_and_the_server_stays_up() {
     assert!(first_item(&response).is_some(), "{response}");
     assert_eq!(client.shutdown_and_exit().code(), Some(0));
     let _ = std::fs::remove_dir_all(models_dir);
+    let _ = std::fs::remove_dir_all(truncated.parent().expect("the file is in its folder"));
 }
 
 #[test]
