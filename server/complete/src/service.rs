@@ -646,8 +646,6 @@ impl CompletionService {
     }
 }
 
-/// What a reused suggestion must have been made with: the model and the settings that shape
-/// the text (an experiment variant may change them).
 /// The time budget of a keystroke typed while typing: `typing_budget_ms` when it is the tighter
 /// one (0, no budget, is the loosest).
 fn typing_budget(settings: &CompletionConfig) -> u64 {
@@ -657,6 +655,8 @@ fn typing_budget(settings: &CompletionConfig) -> u64 {
     }
 }
 
+/// What a reused suggestion must have been made with: the model and the settings that shape
+/// the text (an experiment variant may change them).
 fn reuse_key_of(model_id: &str, config: &Config) -> String {
     let completion = &config.completion;
     format!(
@@ -737,5 +737,26 @@ impl Latest {
         if let Some(interest) = &self.interest {
             interest.flight().cancel.cancel();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_typing_budget_is_the_tighter_of_the_two_and_zero_is_none() {
+        let with = |time_budget_ms, typing_budget_ms| {
+            typing_budget(&CompletionConfig {
+                time_budget_ms,
+                typing_budget_ms,
+                ..CompletionConfig::default()
+            })
+        };
+        assert_eq!(with(2000, 300), 300);
+        assert_eq!(with(200, 300), 200);
+        assert_eq!(with(2000, 0), 2000);
+        assert_eq!(with(0, 300), 300);
+        assert_eq!(with(0, 0), 0);
     }
 }
